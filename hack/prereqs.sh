@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what cairn's tests and appliance need beyond Go, with apt-get when
+# missing. Under CI=true a prerequisite that cannot be installed fails the run.
+set -euo pipefail
+
+need=()
+# kubectl is used by the compatibility tests; the machine image ships it.
+# Debian does not package a current kubectl, so it is not installed here.
+for tool in git; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "prereqs: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "prereqs: missing ${need[*]} and cannot apt-get install them" >&2
+    [ "${CI:-}" = true ] && exit 1
+  fi
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "prereqs: kubectl is not on PATH; the kubectl compatibility test will fail under CI=true and skip otherwise" >&2
+fi
