@@ -222,12 +222,7 @@ func (s *Server) deleteCollection(q *request) {
 		writeStatus(q.w, err)
 		return
 	}
-	lo, err := listOptions(q.r)
-	if err != nil {
-		writeStatus(q.w, err)
-		return
-	}
-	pred, err := predicate(lo, q.res)
+	_, pred, err := selection(q.r, q.res)
 	if err != nil {
 		writeStatus(q.w, err)
 		return

@@ -59,6 +59,16 @@ func listOptions(r *http.Request) (metav1.ListOptions, error) {
 	return opts, nil
 }
 
+// selection parses a list or watch request's options and selectors.
+func selection(r *http.Request, res *Resource) (metav1.ListOptions, storage.Predicate, error) {
+	opts, err := listOptions(r)
+	if err != nil {
+		return opts, storage.Predicate{}, err
+	}
+	pred, err := predicate(opts, res)
+	return opts, pred, err
+}
+
 // predicate parses the selectors, checking that field selectors name
 // fields the resource can select on.
 func predicate(opts metav1.ListOptions, res *Resource) (storage.Predicate, error) {

@@ -83,14 +83,9 @@ func (s *Server) patch(q *request, _ any) {
 		writeStatus(q.w, err)
 		return
 	}
-	body, err := readBody(q.r)
+	body, fv, err := q.readBody()
 	if err != nil {
 		writeStatus(q.w, err)
-		return
-	}
-	fv, err := parseFieldValidation(q.r)
-	if err != nil {
-		writeStatus(q.w, badRequest(err.Error()))
 		return
 	}
 	s.update(q, func(cur runtime.Object) (runtime.Object, error) {

@@ -184,12 +184,7 @@ func (s *Server) get(q *request) {
 }
 
 func (s *Server) list(q *request) {
-	opts, err := listOptions(q.r)
-	if err != nil {
-		writeStatus(q.w, err)
-		return
-	}
-	pred, err := predicate(opts, q.res)
+	opts, pred, err := selection(q.r, q.res)
 	if err != nil {
 		writeStatus(q.w, err)
 		return
@@ -228,25 +223,42 @@ func (s *Server) newList(res *Resource) (runtime.Object, error) {
 	return list, nil
 }
 
-// --- create ---
-
-func (s *Server) create(q *request) {
-	body, err := readBody(q.r)
+// readObject reads and decodes the request body as an object of the
+// resource's kind, keeping the decoder's warnings for the response.
+func (q *request) readObject() (runtime.Object, error) {
+	body, fv, err := q.readBody()
 	if err != nil {
-		writeStatus(q.w, err)
-		return
-	}
-	fv, err := parseFieldValidation(q.r)
-	if err != nil {
-		writeStatus(q.w, badRequest(err.Error()))
-		return
+		return nil, err
 	}
 	obj, warns, err := decodeBody(body, q.res, q.res.New, q.res.GVK(), fv)
 	if err != nil {
+		return nil, err
+	}
+	q.warn(warns...)
+	return obj, nil
+}
+
+// readBody reads the body and the client's field validation choice.
+func (q *request) readBody() ([]byte, fieldValidation, error) {
+	body, err := readBody(q.r)
+	if err != nil {
+		return nil, "", err
+	}
+	fv, err := parseFieldValidation(q.r)
+	if err != nil {
+		return nil, "", badRequest(err.Error())
+	}
+	return body, fv, nil
+}
+
+// --- create ---
+
+func (s *Server) create(q *request) {
+	obj, err := q.readObject()
+	if err != nil {
 		writeStatus(q.w, err)
 		return
 	}
-	q.warn(warns...)
 	m, _ := meta.Accessor(obj)
 	if q.res.Namespaced {
 		if m.GetNamespace() == "" {
@@ -386,22 +398,11 @@ func (e errNoChange) Error() string { return "no change" }
 func (s *Server) update(q *request, mutate func(cur runtime.Object) (runtime.Object, error)) {
 	var newObj runtime.Object
 	if mutate == nil {
-		body, err := readBody(q.r)
+		obj, err := q.readObject()
 		if err != nil {
 			writeStatus(q.w, err)
 			return
 		}
-		fv, err := parseFieldValidation(q.r)
-		if err != nil {
-			writeStatus(q.w, badRequest(err.Error()))
-			return
-		}
-		obj, warns, err := decodeBody(body, q.res, q.res.New, q.res.GVK(), fv)
-		if err != nil {
-			writeStatus(q.w, err)
-			return
-		}
-		q.warn(warns...)
 		m, _ := meta.Accessor(obj)
 		if m.GetName() != "" && m.GetName() != q.info.Name {
 			writeStatus(q.w, badRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), q.info.Name)))

@@ -16,12 +16,7 @@ import (
 // watch streams events as newline-delimited metav1.WatchEvent JSON, the
 // framing client-go's watch decoder reads.
 func (s *Server) watch(q *request) {
-	opts, err := listOptions(q.r)
-	if err != nil {
-		writeStatus(q.w, err)
-		return
-	}
-	pred, err := predicate(opts, q.res)
+	opts, pred, err := selection(q.r, q.res)
 	if err != nil {
 		writeStatus(q.w, err)
 		return

@@ -29,6 +29,27 @@ func serverFlags(fs *pflag.FlagSet, cfg *apiserver.Config, endpoints *string) {
 	fs.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watches resuming from a resourceVersion")
 }
 
+// runServer starts an API server from flags and blocks until the command's
+// context ends; onReady, if set, runs once it serves.
+func runServer(cmd *cobra.Command, cfg apiserver.Config, endpoints string, onReady func(*apiserver.Server)) error {
+	cfg.EtcdEndpoints = splitList(endpoints)
+	cfg.Logger = slog.Default()
+	srv, err := apiserver.New(cfg)
+	if err != nil {
+		return err
+	}
+	if onReady != nil {
+		go func() {
+			select {
+			case <-srv.Ready():
+				onReady(srv)
+			case <-cmd.Context().Done():
+			}
+		}()
+	}
+	return srv.Run(cmd.Context())
+}
+
 func newServerCmd() *cobra.Command {
 	var cfg apiserver.Config
 	var endpoints string
@@ -37,13 +58,7 @@ func newServerCmd() *cobra.Command {
 		Short: "Run the API server (with embedded etcd unless --etcd-endpoints is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.EtcdEndpoints = splitList(endpoints)
-			cfg.Logger = slog.Default()
-			srv, err := apiserver.New(cfg)
-			if err != nil {
-				return err
-			}
-			return srv.Run(cmd.Context())
+			return runServer(cmd, cfg, endpoints, nil)
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
@@ -61,21 +76,10 @@ func newUpCmd() *cobra.Command {
 		Short: "Run the appliance on this machine (API server with embedded etcd)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.EtcdEndpoints = splitList(endpoints)
-			cfg.Logger = slog.Default()
-			srv, err := apiserver.New(cfg)
-			if err != nil {
-				return err
-			}
-			go func() {
-				select {
-				case <-srv.Ready():
-					fmt.Printf("cairn is up at https://%s\n  admin:  kubectl --kubeconfig %s/admin.kubeconfig get nodes,pods -A\n  viewer: kubectl --kubeconfig %s/viewer.kubeconfig get all -A\n",
-						srv.Addr(), cfg.DataDir, cfg.DataDir)
-				case <-cmd.Context().Done():
-				}
-			}()
-			return srv.Run(cmd.Context())
+			return runServer(cmd, cfg, endpoints, func(srv *apiserver.Server) {
+				fmt.Fprintf(cmd.OutOrStdout(), "cairn is up at https://%s\n  admin:  kubectl --kubeconfig %s/admin.kubeconfig get nodes,pods -A\n  viewer: kubectl --kubeconfig %s/viewer.kubeconfig get all -A\n",
+					srv.Addr(), cfg.DataDir, cfg.DataDir)
+			})
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
