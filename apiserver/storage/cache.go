@@ -61,6 +61,7 @@ type Resource struct {
 	// new watcher sees every event exactly once.
 	watchersMu sync.Mutex
 	watchers   atomic.Pointer[[]*watcher]
+	closed     bool // under watchersMu: the cache stopped
 
 	progress chan struct{} // asks progressLoop for an etcd progress notification
 }

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -58,7 +60,11 @@ func (r *Resource) Watch(ctx context.Context, keyPrefix string, opts WatchOption
 		endMark = opts.SendInitialEvents != nil && *opts.SendInitialEvents
 		if opts.ResourceVersion == "" {
 			if err := r.waitFresh(ctx); err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// Serve the cache as it is rather than fail the watch.
+				r.log.Warn("storage: watch cache not fresh", "err", err)
 			}
 		}
 	default:
@@ -106,11 +112,14 @@ func (r *Resource) Watch(ctx context.Context, keyPrefix string, opts WatchOption
 	case fromRev > 0:
 		if fromRev < r.evictedRev {
 			r.mu.RUnlock()
-			return nil, errGone(fromRev, r.evictedRev)
+			return r.watchHistory(ctx, keyPrefix, fromRev, opts)
 		}
 		replay = r.eventsAfterLocked(fromRev)
 	}
-	r.addWatcher(w)
+	if !r.addWatcher(w) {
+		r.mu.RUnlock()
+		return nil, fmt.Errorf("storage: %s: %w", r.prefix, errResourceClosed)
+	}
 	r.mu.RUnlock()
 
 	var first []watch.Event
@@ -148,8 +157,15 @@ func (r *Resource) Watch(ctx context.Context, keyPrefix string, opts WatchOption
 	return w, nil
 }
 
-func (r *Resource) addWatcher(w *watcher) {
+var errResourceClosed = errors.New("resource closed")
+
+// addWatcher registers w; false once the cache stopped.
+func (r *Resource) addWatcher(w *watcher) bool {
 	r.watchersMu.Lock()
+	if r.closed {
+		r.watchersMu.Unlock()
+		return false
+	}
 	old := *r.watchers.Load()
 	next := make([]*watcher, len(old), len(old)+1)
 	copy(next, old)
@@ -157,6 +173,7 @@ func (r *Resource) addWatcher(w *watcher) {
 	r.watchers.Store(&next)
 	r.watchersMu.Unlock()
 	r.m.addWatchers(1)
+	return true
 }
 
 func (r *Resource) removeWatcher(w *watcher) {
@@ -175,8 +192,11 @@ func (r *Resource) removeWatcher(w *watcher) {
 	}
 }
 
-// terminateAll ends every watcher (the cache stopped).
+// terminateAll ends every watcher and refuses new ones (the cache stopped).
 func (r *Resource) terminateAll() {
+	r.watchersMu.Lock()
+	r.closed = true
+	r.watchersMu.Unlock()
 	for _, w := range *r.watchers.Load() {
 		w.terminate()
 	}

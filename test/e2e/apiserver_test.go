@@ -442,8 +442,9 @@ func createConfigMaps(t testing.TB, c kubernetes.Interface, ns, prefix string, n
 }
 
 // TestWatchResume: a watch resumed from the last resourceVersion it saw
-// loses no event, and a resourceVersion older than the watch window gets
-// 410 Gone, after which a relist and a new watch work.
+// loses no event — also from outside the watch cache's window, served from
+// etcd's history — and a resourceVersion etcd compacted away gets 410 Gone,
+// after which a relist and a new watch work.
 func TestWatchResume(t *testing.T) {
 	ts := startServer(t, t.TempDir(), func(c *apiserver.Config) { c.WatchCacheSize = 200 })
 	c := ts.client("admin")
@@ -499,11 +500,40 @@ func TestWatchResume(t *testing.T) {
 	}
 	w2.Stop()
 
-	// Push the first resourceVersion out of the 200-event window: 410.
+	// Push the first resourceVersion out of the 200-event window: still
+	// served, from etcd's history, every event in order.
+	var lastUpdate *corev1.ConfigMap
 	for i := 0; i < 250; i++ {
-		if _, err := cms.Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "w-000"}, Data: map[string]string{"i": fmt.Sprint(i)}}, metav1.UpdateOptions{}); err != nil {
+		if lastUpdate, err = cms.Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "w-000"}, Data: map[string]string{"i": fmt.Sprint(i)}}, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	old, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch from outside the cache window: %v", err)
+	}
+	for n := 0; n < 100+250; n++ {
+		select {
+		case ev := <-old.ResultChan():
+			if ev.Type == watch.Error {
+				t.Fatalf("history watch event %d: %v", n, apierrors.FromObject(ev.Object))
+			}
+			if n == 349 && ev.Object.(*corev1.ConfigMap).ResourceVersion != lastUpdate.ResourceVersion {
+				t.Fatalf("last history event at %s, want %s", ev.Object.(*corev1.ConfigMap).ResourceVersion, lastUpdate.ResourceVersion)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("history watch delivered %d of 350 events", n)
+		}
+	}
+	old.Stop()
+
+	// Once etcd compacted that history, the resourceVersion is Gone: 410.
+	rev, err := etcdClient(t, ts).Get(ctx, "/registry/configmaps/default/w-000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdClient(t, ts).Compact(ctx, rev.Header.Revision); err != nil {
+		t.Fatal(err)
 	}
 	w3, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
 	if err == nil {

@@ -38,8 +38,13 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A client watching config maps, at its last resourceVersion.
+	// A client watching config maps, at its last resourceVersion; other
+	// resources change after it, so it is older than the restarted
+	// server's watch cache.
 	lastRV := cm.ResourceVersion
+	if _, err := c.CoreV1().Pods("default").Create(ctx, testPod("later"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	ts.stop()
 	ts2 := startServer(t, dir, nil)
