@@ -102,6 +102,7 @@ func TestParseRequestInfo(t *testing.T) {
 		{"GET", "/api/v1/namespaces/default/pods", requestInfo{IsResourceRequest: true, Verb: "list", APIPrefix: "api", APIVersion: "v1", Namespace: "default", Resource: "pods"}},
 		{"GET", "/api/v1/namespaces/default/pods?watch=true", requestInfo{IsResourceRequest: true, Verb: "watch", APIPrefix: "api", APIVersion: "v1", Namespace: "default", Resource: "pods"}},
 		{"GET", "/api/v1/watch/namespaces/default/pods/web", requestInfo{IsResourceRequest: true, Verb: "watch", APIPrefix: "api", APIVersion: "v1", Namespace: "default", Resource: "pods", Name: "web"}},
+		{"GET", "/api/v1/namespaces/default/pods/web?watch=true", requestInfo{IsResourceRequest: true, Verb: "get", APIPrefix: "api", APIVersion: "v1", Namespace: "default", Resource: "pods", Name: "web"}},
 		{"POST", "/api/v1/namespaces/default/pods/web/binding", requestInfo{IsResourceRequest: true, Verb: "create", APIPrefix: "api", APIVersion: "v1", Namespace: "default", Resource: "pods", Name: "web", Subresource: "binding"}},
 		{"PUT", "/api/v1/namespaces/kube-system/status", requestInfo{IsResourceRequest: true, Verb: "update", APIPrefix: "api", APIVersion: "v1", Namespace: "kube-system", Resource: "namespaces", Name: "kube-system", Subresource: "status"}},
 		{"GET", "/api/v1/namespaces/kube-system", requestInfo{IsResourceRequest: true, Verb: "get", APIPrefix: "api", APIVersion: "v1", Namespace: "kube-system", Resource: "namespaces", Name: "kube-system"}},

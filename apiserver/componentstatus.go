@@ -91,7 +91,10 @@ func leaseFresh(l *coordinationv1.Lease, now time.Time) (bool, string) {
 	return true, "ok (leader " + holder + ")"
 }
 
+const componentStatusWarning = "v1 ComponentStatus is deprecated in v1.19+"
+
 func (s *Server) getComputed(q *request) {
+	q.warn(componentStatusWarning)
 	all, err := s.componentStatuses(q.ctx)
 	if err != nil {
 		s.fail(q, err)
@@ -107,6 +110,7 @@ func (s *Server) getComputed(q *request) {
 }
 
 func (s *Server) listComputed(q *request) {
+	q.warn(componentStatusWarning)
 	all, err := s.componentStatuses(q.ctx)
 	if err != nil {
 		s.fail(q, err)

@@ -13,8 +13,9 @@ import (
 // Version is cairn's version, reported by /version.
 var Version = "v0.1.0"
 
-// kubeVersion is the Kubernetes API level cairn speaks.
-const kubeMajor, kubeMinor = "1", "34"
+// kubeMajor.kubeMinor is the Kubernetes API level cairn speaks: that of
+// the k8s.io/api types it serves (v0.37 = Kubernetes 1.37).
+const kubeMajor, kubeMinor = "1", "37"
 
 func (s *Server) serveVersion(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, version.Info{

@@ -74,6 +74,12 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			APIGroup: info.APIGroup, APIVersion: info.APIVersion, Resource: info.Resource,
 			Subresource: info.Subresource, Namespace: info.Namespace, Name: info.Name, Path: r.URL.Path,
 		}
+		if (info.Verb == "list" || info.Verb == "watch") && info.Name == "" {
+			// As kube-apiserver: a list or watch of one name (a
+			// metadata.name field selector) is authorized for that name,
+			// so resourceNames rules apply to it.
+			attrs.Name = nameFromSelector(r.URL.Query().Get("fieldSelector"))
+		}
 		if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
 			// A namespace object is cluster-scoped: authorize it without a namespace.
 			attrs.Namespace = ""
@@ -99,11 +105,7 @@ func forbidden(a auth.Attributes, reason string) error {
 		err.ErrStatus.Message = "forbidden: " + reason
 		return err
 	}
-	res := a.Resource
-	if a.Subresource != "" {
-		res += "/" + a.Subresource
-	}
-	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: res}, a.Name, errors.New(reason))
+	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, errors.New(reason))
 }
 
 // statusRecorder remembers the response code for metrics and passes

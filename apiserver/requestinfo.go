@@ -3,6 +3,8 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/fields"
 )
 
 // requestInfo is what a request addresses, as kube-apiserver's RequestInfo.
@@ -75,7 +77,7 @@ func parseRequestInfo(r *http.Request) requestInfo {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {
-		case watchPath || isTrue(q.Get("watch")):
+		case watchPath || (info.Name == "" && isTrue(q.Get("watch"))):
 			info.Verb = "watch"
 		case info.Name == "":
 			info.Verb = "list"
@@ -97,6 +99,19 @@ func parseRequestInfo(r *http.Request) requestInfo {
 	}
 	// A named watch (.../pods/web?watch=true) is a watch with a name field selector.
 	return info
+}
+
+// nameFromSelector returns X of a field selector requiring metadata.name=X.
+func nameFromSelector(s string) string {
+	if s == "" {
+		return ""
+	}
+	sel, err := fields.ParseSelector(s)
+	if err != nil {
+		return ""
+	}
+	name, _ := sel.RequiresExactMatch("metadata.name")
+	return name
 }
 
 func splitPath(p string) []string {

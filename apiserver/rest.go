@@ -373,6 +373,7 @@ func admissionError(plugin string, err error) error {
 
 // prepareCreate sets the fields kube-apiserver's strategies set on create.
 func prepareCreate(obj runtime.Object) {
+	normalize(obj)
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&o.Spec)}
@@ -382,6 +383,20 @@ func prepareCreate(obj runtime.Object) {
 		o.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
 	case *corev1.PersistentVolume:
 		o.Status = corev1.PersistentVolumeStatus{Phase: corev1.VolumePending}
+	}
+}
+
+// normalize does what kube-apiserver's conversion does on every write:
+// a Secret's stringData is write-only, merged into data.
+func normalize(obj runtime.Object) {
+	if s, ok := obj.(*corev1.Secret); ok && len(s.StringData) > 0 {
+		if s.Data == nil {
+			s.Data = make(map[string][]byte, len(s.StringData))
+		}
+		for k, v := range s.StringData {
+			s.Data[k] = []byte(v)
+		}
+		s.StringData = nil
 	}
 }
 
@@ -518,6 +533,7 @@ func (s *Server) prepareUpdate(q *request, cur, next runtime.Object) (storage.Up
 		return storage.Update{}, apierrors.NewInvalid(q.res.GVK().GroupKind(), q.info.Name, field.ErrorList{
 			field.Forbidden(field.NewPath("metadata", "finalizers"), "no new finalizers can be added if the object is being deleted")})
 	}
+	normalize(next)
 	defaults.Apply(next)
 	if hasField(next, "Spec") && !apiequality.Semantic.DeepEqual(fieldOf(cur, "Spec"), fieldOf(next, "Spec")) {
 		nm.SetGeneration(cm.GetGeneration() + 1)
