@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -20,11 +19,10 @@ var (
 
 // podContext is what container validation needs from the enclosing pod.
 type podContext struct {
-	volumes       map[string]corev1.VolumeSource
-	podClaims     sets.Set[string]
-	gracePeriod   *int64
-	restartPolicy corev1.RestartPolicy
-	hostUsers     bool
+	volumes     map[string]corev1.VolumeSource
+	podClaims   sets.Set[string]
+	gracePeriod *int64
+	hostUsers   bool
 }
 
 // validateContainers validates the regular containers of a PodSpec.
@@ -136,13 +134,19 @@ func validateEphemeralContainers(ecs []corev1.EphemeralContainer, containers, in
 			errs = append(errs, field.NotFound(p.Child("targetContainerName"), ec.TargetContainerName))
 		}
 		const msg = "cannot be set for an Ephemeral Container"
-		for name, set := range map[string]bool{
-			"ports": len(c.Ports) > 0, "resources": len(c.Resources.Limits)+len(c.Resources.Requests)+len(c.Resources.Claims) > 0,
-			"livenessProbe": c.LivenessProbe != nil, "readinessProbe": c.ReadinessProbe != nil,
-			"startupProbe": c.StartupProbe != nil, "lifecycle": c.Lifecycle != nil,
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"ports", len(c.Ports) > 0},
+			{"resources", len(c.Resources.Limits)+len(c.Resources.Requests)+len(c.Resources.Claims) > 0},
+			{"livenessProbe", c.LivenessProbe != nil},
+			{"readinessProbe", c.ReadinessProbe != nil},
+			{"startupProbe", c.StartupProbe != nil},
+			{"lifecycle", c.Lifecycle != nil},
 		} {
-			if set {
-				errs = append(errs, field.Forbidden(p.Child(name), msg))
+			if f.set {
+				errs = append(errs, field.Forbidden(p.Child(f.name), msg))
 			}
 		}
 	}
@@ -388,7 +392,7 @@ func validateResourceFieldSelector(fs *corev1.ResourceFieldSelector, volume bool
 		!strings.HasPrefix(fs.Resource, "requests.hugepages-") && !strings.HasPrefix(fs.Resource, "limits.hugepages-"):
 		errs = append(errs, field.NotSupported(fldPath.Child("resource"), fs.Resource, sets.List(validResourceFieldPaths)))
 	}
-	if fs.Divisor.Cmp(resource.Quantity{}) != 0 {
+	if !fs.Divisor.IsZero() {
 		d := fs.Divisor.String()
 		switch {
 		case fs.Resource == "limits.cpu" || fs.Resource == "requests.cpu":

@@ -104,11 +104,10 @@ func validatePodSpec(spec *corev1.PodSpec, podMeta *metav1.ObjectMeta, fldPath *
 		}
 	}
 	ctx := &podContext{
-		volumes:       vols,
-		podClaims:     podClaims,
-		gracePeriod:   spec.TerminationGracePeriodSeconds,
-		restartPolicy: spec.RestartPolicy,
-		hostUsers:     hostUsers,
+		volumes:     vols,
+		podClaims:   podClaims,
+		gracePeriod: spec.TerminationGracePeriodSeconds,
+		hostUsers:   hostUsers,
 	}
 	errs = append(errs, validateContainers(spec.Containers, ctx, fldPath.Child("containers"))...)
 	errs = append(errs, validateInitContainers(spec.InitContainers, spec.Containers, ctx, fldPath.Child("initContainers"))...)

@@ -101,14 +101,14 @@ func validateContainerResourceName(name corev1.ResourceName, fldPath *field.Path
 }
 
 func validateNonnegativeQuantity(q resource.Quantity, fldPath *field.Path) field.ErrorList {
-	if q.Cmp(resource.Quantity{}) < 0 {
+	if q.Sign() < 0 {
 		return field.ErrorList{field.Invalid(fldPath, q.String(), isNegativeErrorMsg)}
 	}
 	return nil
 }
 
 func validatePositiveQuantity(q resource.Quantity, fldPath *field.Path) field.ErrorList {
-	if q.Cmp(resource.Quantity{}) <= 0 {
+	if q.Sign() <= 0 {
 		return field.ErrorList{field.Invalid(fldPath, q.String(), isNotPositiveErrorMsg)}
 	}
 	return nil

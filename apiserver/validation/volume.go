@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -76,7 +75,7 @@ func validateVolumeSource(src *corev1.VolumeSource, fldPath *field.Path, volName
 		}
 	}
 	one("emptyDir", src.EmptyDir != nil, func(p *field.Path) field.ErrorList {
-		if l := src.EmptyDir.SizeLimit; l != nil && l.Cmp(resource.Quantity{}) < 0 {
+		if l := src.EmptyDir.SizeLimit; l != nil && l.Sign() < 0 {
 			return field.ErrorList{field.Forbidden(p.Child("sizeLimit"), "SizeLimit field must be a valid resource quantity")}
 		}
 		return nil

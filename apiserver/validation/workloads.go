@@ -41,11 +41,12 @@ func validateWorkloadSelector(sel *metav1.LabelSelector, kind string, fldPath *f
 }
 
 // validatePodTemplateSpecForReplicaSet is ValidatePodTemplateSpecForReplicaSet
-// (also used by Deployments and DaemonSets): the selector must match the
-// template labels, the pod spec must be valid, restartPolicy Always.
+// (also used by Deployments): the selector must match the template labels,
+// the pod spec must be valid, restartPolicy Always. Like Kubernetes, the
+// template is not validated when the selector cannot be converted.
 func validatePodTemplateSpecForReplicaSet(t *corev1.PodTemplateSpec, selector labels.Selector, kind string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if selector != nil && !selector.Empty() && !selector.Matches(labels.Set(t.Labels)) {
+	if !selector.Empty() && !selector.Matches(labels.Set(t.Labels)) {
 		errs = append(errs, field.Invalid(fldPath.Child("metadata", "labels"), t.Labels, "`selector` does not match template `labels`"))
 	}
 	errs = append(errs, validatePodTemplateSpec(t, fldPath)...)
@@ -71,7 +72,9 @@ func validateDeployment(d *appsv1.Deployment) field.ErrorList {
 	errs := nonNegative(replicas(spec.Replicas), fldPath.Child("replicas"))
 	selector, serrs := validateWorkloadSelector(spec.Selector, "deployment", fldPath.Child("selector"))
 	errs = append(errs, serrs...)
-	errs = append(errs, validatePodTemplateSpecForReplicaSet(&spec.Template, selector, "ReplicaSet", fldPath.Child("template"))...)
+	if selector != nil {
+		errs = append(errs, validatePodTemplateSpecForReplicaSet(&spec.Template, selector, "ReplicaSet", fldPath.Child("template"))...)
+	}
 	errs = append(errs, validateDeploymentStrategy(&spec.Strategy, fldPath.Child("strategy"))...)
 	errs = append(errs, nonNegative(int64(spec.MinReadySeconds), fldPath.Child("minReadySeconds"))...)
 	if spec.RevisionHistoryLimit != nil {
@@ -162,7 +165,10 @@ func validateReplicaSet(rs *appsv1.ReplicaSet) field.ErrorList {
 	errs = append(errs, nonNegative(int64(spec.MinReadySeconds), specPath.Child("minReadySeconds"))...)
 	selector, serrs := validateWorkloadSelector(spec.Selector, "deployment", specPath.Child("selector"))
 	errs = append(errs, serrs...)
-	return append(errs, validatePodTemplateSpecForReplicaSet(&spec.Template, selector, "ReplicaSet", specPath.Child("template"))...)
+	if selector != nil {
+		errs = append(errs, validatePodTemplateSpecForReplicaSet(&spec.Template, selector, "ReplicaSet", specPath.Child("template"))...)
+	}
+	return errs
 }
 
 // validateDaemonSet is ValidateDaemonSetSpec.
