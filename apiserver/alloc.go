@@ -248,6 +248,82 @@ func (a *allocator) claimsFor(_ context.Context, _ map[*Resource]*storage.Resour
 	return claims, nil
 }
 
+// keepAllocated carries a Service's allocated values over an update that
+// does not name them — a manifest re-applied from git has no clusterIP or
+// nodePort — as kube-apiserver's patchAllocatedValues does.
+func keepAllocated(svc, old *corev1.Service) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return
+	}
+	if svc.Spec.ClusterIP == "" && old.Spec.ClusterIP != "" {
+		svc.Spec.ClusterIP = old.Spec.ClusterIP
+		svc.Spec.ClusterIPs = append([]string(nil), old.Spec.ClusterIPs...)
+	}
+	if !needsNodePorts(svc.Spec.Type) || !needsNodePorts(old.Spec.Type) {
+		return
+	}
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if p.NodePort != 0 {
+			continue
+		}
+		for _, op := range old.Spec.Ports {
+			if op.NodePort != 0 && op.Port == p.Port && protocolOf(op) == protocolOf(*p) {
+				p.NodePort = op.NodePort
+				break
+			}
+		}
+	}
+	if svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	}
+}
+
+// prepareServiceUpdate runs before defaulting and validation of an update.
+func prepareServiceUpdate(next, cur runtime.Object) {
+	svc, ok1 := next.(*corev1.Service)
+	old, ok2 := cur.(*corev1.Service)
+	if ok1 && ok2 {
+		dropTypeDependent(svc, old)
+		keepAllocated(svc, old)
+	}
+}
+
+// dropTypeDependent clears, on a type change, the fields the old type
+// needed and the new one forbids, when the client left them as they were
+// (kube-apiserver's dropTypeDependentFields): node ports, the health check
+// port and externalTrafficPolicy of a NodePort turned ClusterIP.
+func dropTypeDependent(svc, old *corev1.Service) {
+	if svc.Spec.Type == old.Spec.Type || needsNodePorts(svc.Spec.Type) || !needsNodePorts(old.Spec.Type) {
+		return
+	}
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		for _, op := range old.Spec.Ports {
+			if p.NodePort != 0 && p.NodePort == op.NodePort {
+				p.NodePort = 0
+			}
+		}
+	}
+	if svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
+	}
+	if svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if svc.Spec.AllocateLoadBalancerNodePorts != nil && old.Spec.AllocateLoadBalancerNodePorts != nil &&
+		*svc.Spec.AllocateLoadBalancerNodePorts == *old.Spec.AllocateLoadBalancerNodePorts {
+		svc.Spec.AllocateLoadBalancerNodePorts = nil
+	}
+}
+
+func protocolOf(p corev1.ServicePort) corev1.Protocol {
+	if p.Protocol == "" {
+		return corev1.ProtocolTCP
+	}
+	return p.Protocol
+}
+
 // releasesFor lists the claim keys a deleted Service frees.
 func (a *allocator) releasesFor(obj runtime.Object) []string {
 	svc, ok := obj.(*corev1.Service)

@@ -534,6 +534,7 @@ func (s *Server) prepareUpdate(q *request, cur, next runtime.Object) (storage.Up
 			field.Forbidden(field.NewPath("metadata", "finalizers"), "no new finalizers can be added if the object is being deleted")})
 	}
 	normalize(next)
+	prepareServiceUpdate(next, cur)
 	defaults.Apply(next)
 	if hasField(next, "Spec") && !apiequality.Semantic.DeepEqual(fieldOf(cur, "Spec"), fieldOf(next, "Spec")) {
 		nm.SetGeneration(cm.GetGeneration() + 1)

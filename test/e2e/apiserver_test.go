@@ -643,3 +643,45 @@ func TestEtcdLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceReapply: re-applying a Service manifest that names no
+// clusterIP or nodePort (as it stands in git) keeps the allocated ones.
+func TestServiceReapply(t *testing.T) {
+	ts := startServer(t, t.TempDir(), nil)
+	c := ts.client("admin")
+	ctx := ctxT(t)
+	manifest := func() *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "web"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Name: "https", Port: 443}}}}
+	}
+	first, err := c.CoreV1().Services("default").Create(ctx, manifest(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := manifest()
+	again.ResourceVersion = first.ResourceVersion
+	again.Spec.Selector["tier"] = "front"
+	got, err := c.CoreV1().Services("default").Update(ctx, again, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("re-apply without clusterIP/nodePorts: %v", err)
+	}
+	if got.Spec.ClusterIP != first.Spec.ClusterIP || got.Spec.Ports[0].NodePort != first.Spec.Ports[0].NodePort ||
+		got.Spec.Ports[1].NodePort != first.Spec.Ports[1].NodePort {
+		t.Fatalf("allocations changed on re-apply: %v/%v → %v/%v", first.Spec.ClusterIP, first.Spec.Ports, got.Spec.ClusterIP, got.Spec.Ports)
+	}
+	// Switching to ClusterIP releases the node ports for others to take.
+	got.Spec.Type = corev1.ServiceTypeClusterIP
+	for i := range got.Spec.Ports {
+		got.Spec.Ports[i].NodePort = 0
+	}
+	if _, err := c.CoreV1().Services("default").Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := manifest()
+	other.Name = "other"
+	other.Spec.Ports[0].NodePort = first.Spec.Ports[0].NodePort
+	if _, err := c.CoreV1().Services("default").Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("node port released by the type change is still taken: %v", err)
+	}
+}
