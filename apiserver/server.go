@@ -144,7 +144,12 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // EtcdEndpoints are the client URLs of the etcd the server uses (valid after Ready).
-func (s *Server) EtcdEndpoints() []string { return s.client.Endpoints() }
+func (s *Server) EtcdEndpoints() []string {
+	if s.etcd != nil {
+		return s.etcd.Endpoints()
+	}
+	return s.client.Endpoints()
+}
 
 // CA is the cluster's certificate authority (valid after Ready).
 func (s *Server) CA() *auth.CA { return s.ca }
@@ -223,7 +228,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	s.log.Info("cairn API server serving", "addr", s.addr, "dataDir", s.cfg.DataDir, "etcd", s.client.Endpoints())
+	s.log.Info("cairn API server serving", "addr", s.addr, "dataDir", s.cfg.DataDir, "etcd", s.EtcdEndpoints())
 	s.setReady()
 	select {
 	case <-ctx.Done():
@@ -260,6 +265,10 @@ func (s *Server) openEtcd(ctx context.Context) error {
 		if tlsCfg, err = etcdTLS(s.cfg.EtcdCAFile, s.cfg.EtcdCertFile, s.cfg.EtcdKeyFile); err != nil {
 			return err
 		}
+	}
+	if s.etcd != nil {
+		s.client = s.etcd.Client()
+		return nil
 	}
 	c, err := storage.NewClient(endpoints, tlsCfg)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -143,4 +145,12 @@ func freeLoopbackURL() (string, error) {
 		return "", fmt.Errorf("storage: find a free port: %w", err)
 	}
 	return "http://" + addr, nil
+}
+
+// Client returns an in-process client of this member: requests go straight
+// into the etcd server's request handlers, with no gRPC connection, TLS or
+// loopback socket in between. The API server uses it for its own embedded
+// etcd; other processes still reach the member through Endpoints.
+func (e *Embedded) Client() *clientv3.Client {
+	return v3client.New(e.etcd.Server)
 }
