@@ -75,6 +75,22 @@ var protoCodec = sync.OnceValue(func() *protobuf.Serializer {
 	return protobuf.NewSerializer(s, s)
 })
 
+// encodeProtobuf encodes a built-in kind in Kubernetes' protobuf envelope;
+// false for kinds with no protobuf form (cairn's own), which go out as JSON.
+func encodeProtobuf(obj runtime.Object) ([]byte, bool) {
+	if _, ok := obj.(interface{ Marshal() ([]byte, error) }); !ok {
+		return nil, false
+	}
+	if obj.GetObjectKind().GroupVersionKind().Kind == "" {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	if err := protoCodec().Encode(obj, &buf); err != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
 // fieldValidation is the client's choice for unknown and duplicate fields.
 type fieldValidation string
 

@@ -20,7 +20,10 @@ const (
 	outputJSON outputKind = iota
 	outputTable
 	outputMetadata // PartialObjectMetadata(List)
+	outputProtobuf // Kubernetes' protobuf envelope
 )
+
+const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 type outputFormat struct {
 	kind          outputKind
@@ -29,7 +32,9 @@ type outputFormat struct {
 }
 
 // negotiate picks the response form from the Accept header, as
-// kube-apiserver does: plain JSON, a meta.k8s.io Table, or object metadata.
+// kube-apiserver does, taking the first acceptable entry: JSON, Kubernetes'
+// protobuf (for the built-in kinds; client-go asks for it first), a
+// meta.k8s.io Table, or object metadata.
 func negotiate(r *http.Request) (outputFormat, error) {
 	out := outputFormat{kind: outputJSON, includeObject: metav1.IncludeMetadata}
 	if v := r.URL.Query().Get("includeObject"); v != "" {
@@ -39,40 +44,41 @@ func negotiate(r *http.Request) (outputFormat, error) {
 	if accept == "" {
 		return out, nil
 	}
-	jsonOK := false
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
+		if mt == protobufMediaType && params["as"] == "" {
+			out.kind = outputProtobuf
+			return out, nil
+		}
 		if mt != "application/json" && mt != "*/*" && mt != "application/*" {
 			continue
 		}
+		metaV1 := params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1")
 		switch params["as"] {
 		case "Table":
-			if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
+			if metaV1 {
 				out.kind = outputTable
 				return out, nil
 			}
 		case "PartialObjectMetadata", "PartialObjectMetadataList":
-			if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
+			if metaV1 {
 				out.kind = outputMetadata
 				return out, nil
 			}
 		case "":
-			jsonOK = true
+			return out, nil
 		}
 	}
-	if !jsonOK {
-		return out, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "get", emptyGR, "",
-			"only application/json is served (as JSON, Table or PartialObjectMetadata)", 0, false)
-	}
-	return out, nil
+	return out, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "get", emptyGR, "",
+		"only application/json (as JSON, Table or PartialObjectMetadata) and application/vnd.kubernetes.protobuf are served", 0, false)
 }
 
 // transform turns an object or list into the negotiated form.
 func (s *Server) transform(q *request, obj runtime.Object) (any, error) {
-	if _, isStatus := obj.(*metav1.Status); isStatus || q.out.kind == outputJSON {
+	if _, isStatus := obj.(*metav1.Status); isStatus || q.out.kind == outputJSON || q.out.kind == outputProtobuf {
 		return obj, nil
 	}
 	if q.res == nil {

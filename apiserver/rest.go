@@ -149,6 +149,14 @@ func (s *Server) respond(q *request, code int, obj runtime.Object) {
 	for _, msg := range q.warnings {
 		q.w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
 	}
+	if q.out.kind == outputProtobuf {
+		if data, ok := encodeProtobuf(obj); ok {
+			q.w.Header().Set("Content-Type", protobufMediaType)
+			q.w.WriteHeader(code)
+			_, _ = q.w.Write(data)
+			return
+		}
+	}
 	out, err := s.transform(q, obj)
 	if err != nil {
 		writeStatus(q.w, err)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -683,5 +684,39 @@ func TestServiceReapply(t *testing.T) {
 	other.Spec.Ports[0].NodePort = first.Spec.Ports[0].NodePort
 	if _, err := c.CoreV1().Services("default").Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("node port released by the type change is still taken: %v", err)
+	}
+}
+
+// TestContentNegotiation: client-go's protobuf is answered in protobuf for
+// the built-in kinds, JSON for cairn's own; kubectl's Table form carries
+// the columns; an unservable Accept is a 406.
+func TestContentNegotiation(t *testing.T) {
+	ts := startServer(t, t.TempDir(), nil)
+	c := ts.client("admin")
+	ctx := ctxT(t)
+	get := func(path, accept string) (int, string, []byte) {
+		res := c.CoreV1().RESTClient().Get().AbsPath(path).SetHeader("Accept", accept).Do(ctx)
+		var code int
+		res.StatusCode(&code)
+		var ct string
+		res.ContentType(&ct)
+		body, _ := res.Raw()
+		return code, ct, body
+	}
+	code, ct, body := get("/api/v1/namespaces/default", "application/vnd.kubernetes.protobuf, application/json")
+	if code != 200 || ct != "application/vnd.kubernetes.protobuf" || !bytes.HasPrefix(body, []byte("k8s\x00")) {
+		t.Fatalf("protobuf get: %d %q %.20q", code, ct, body)
+	}
+	code, ct, _ = get("/apis/gitops.cairn.dev/v1/gitrepositories", "application/vnd.kubernetes.protobuf, application/json")
+	if code != 200 || ct != "application/json" {
+		t.Fatalf("cairn kind with protobuf accept: %d %q, want JSON", code, ct)
+	}
+	code, _, body = get("/api/v1/namespaces", "application/json;as=Table;v=v1;g=meta.k8s.io, application/json")
+	var table metav1.Table
+	if err := json.Unmarshal(body, &table); code != 200 || err != nil || table.Kind != "Table" || len(table.Rows) != 4 || table.ColumnDefinitions[0].Name != "Name" {
+		t.Fatalf("table: %d %v %+v", code, err, table)
+	}
+	if code, _, _ = get("/api/v1/namespaces", "application/yaml"); code != 406 {
+		t.Fatalf("yaml accept: %d, want 406", code)
 	}
 }
