@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/cairn-dev/cairn/apiserver/storage"
+	"github.com/cairn-dev/cairn/policies"
 )
 
 // deleteOptions reads metav1.DeleteOptions from the body and the query.
@@ -100,6 +101,11 @@ func (s *Server) deleteOne(q *request, key string, opts metav1.DeleteOptions) (r
 	if err := precondition(cur); err != nil {
 		return nil, 0, err
 	}
+	m, _ := meta.Accessor(cur)
+	attrs := admissionAttributes(policies.Delete, q.res, q.info.Subresource, m.GetNamespace(), m.GetName(), nil, cur, q.user, q.dryRun)
+	if err := s.admitDelete(q, attrs); err != nil {
+		return nil, 0, err
+	}
 	if q.dryRun {
 		return cur, http.StatusOK, nil
 	}
@@ -127,6 +133,24 @@ func (s *Server) deleteOne(q *request, key string, opts metav1.DeleteOptions) (r
 		return nil, 0, err
 	}
 	return out, http.StatusOK, nil
+}
+
+// admitDelete runs the admission plugins on a delete: no object to
+// default or validate, only to allow or refuse.
+func (s *Server) admitDelete(q *request, a *policies.Attributes) error {
+	for _, p := range s.cfg.Mutating {
+		if err := p.Admit(q.ctx, a); err != nil {
+			return admissionError(p.Name(), err)
+		}
+	}
+	for _, p := range s.cfg.Validating {
+		res, err := p.Validate(q.ctx, a)
+		q.warn(res.Warnings...)
+		if err != nil {
+			return admissionError(p.Name(), err)
+		}
+	}
+	return nil
 }
 
 // needsGracefulDelete: the object has finalizers (or gets one from the

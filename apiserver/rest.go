@@ -27,6 +27,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver/defaults"
 	"github.com/cairn-dev/cairn/apiserver/storage"
 	"github.com/cairn-dev/cairn/apiserver/validation"
+	"github.com/cairn-dev/cairn/policies"
 )
 
 var emptyGR = schema.GroupResource{}
@@ -308,8 +309,7 @@ func (s *Server) create(q *request) {
 	}
 	prepareCreate(obj)
 	defaults.Apply(obj)
-	attrs := &AdmissionAttributes{Operation: OperationCreate, Resource: q.res, Namespace: m.GetNamespace(),
-		Name: m.GetName(), Object: obj, User: q.user, DryRun: q.dryRun}
+	attrs := admissionAttributes(policies.Create, q.res, "", m.GetNamespace(), m.GetName(), obj, nil, q.user, q.dryRun)
 	if err := s.admit(q, attrs, nil); err != nil {
 		writeStatus(q.w, err)
 		return
@@ -351,7 +351,7 @@ func (s *Server) create(q *request) {
 
 // admit runs the built-in validation and the admission plugins, in the
 // order of the seed: mutating admission, validation, validating admission.
-func (s *Server) admit(q *request, a *AdmissionAttributes, old runtime.Object) error {
+func (s *Server) admit(q *request, a *policies.Attributes, old runtime.Object) error {
 	for _, p := range s.cfg.Mutating {
 		if err := p.Admit(q.ctx, a); err != nil {
 			return admissionError(p.Name(), err)
@@ -362,8 +362,12 @@ func (s *Server) admit(q *request, a *AdmissionAttributes, old runtime.Object) e
 		return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
 	}
 	for _, p := range s.cfg.Validating {
-		warns, err := p.Validate(q.ctx, a)
-		q.warn(warns...)
+		res, err := p.Validate(q.ctx, a)
+		q.warn(res.Warnings...)
+		for k, v := range res.AuditAnnotations {
+			s.log.Info("admission audit", "plugin", p.Name(), "key", k, "value", v,
+				"user", a.User.Name, "resource", a.Resource.Resource, "namespace", a.Namespace, "name", a.Name)
+		}
 		if err != nil {
 			return admissionError(p.Name(), err)
 		}
@@ -551,8 +555,7 @@ func (s *Server) prepareUpdate(q *request, cur, next runtime.Object) (storage.Up
 	if apiequality.Semantic.DeepEqual(cur, next) {
 		return storage.Update{}, errNoChange{current: cur}
 	}
-	attrs := &AdmissionAttributes{Operation: OperationUpdate, Resource: q.res, Subresource: q.info.Subresource,
-		Namespace: nm.GetNamespace(), Name: nm.GetName(), Object: next, OldObject: cur, User: q.user, DryRun: q.dryRun}
+	attrs := admissionAttributes(policies.Update, q.res, q.info.Subresource, nm.GetNamespace(), nm.GetName(), next, cur, q.user, q.dryRun)
 	if err := s.admit(q, attrs, cur); err != nil {
 		return storage.Update{}, err
 	}

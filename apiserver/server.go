@@ -27,6 +27,7 @@ import (
 	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
 	"github.com/cairn-dev/cairn/apiserver/auth"
 	"github.com/cairn-dev/cairn/apiserver/storage"
+	"github.com/cairn-dev/cairn/policies"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -49,8 +50,8 @@ type Config struct {
 	// BookmarkInterval for watchers that allow bookmarks; default 1m.
 	BookmarkInterval time.Duration
 	// Admission plugins run after the built-in defaulting, in order.
-	Mutating   []MutatingPlugin
-	Validating []ValidatingPlugin
+	Mutating   []policies.Mutating
+	Validating []policies.Validating
 	Logger     *slog.Logger
 	// Registry for metrics; default a new registry served on /metrics.
 	Registry *prometheus.Registry
