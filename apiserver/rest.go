@@ -552,12 +552,14 @@ func (s *Server) prepareUpdate(q *request, cur, next runtime.Object) (storage.Up
 		nm.SetGeneration(cm.GetGeneration() + 1)
 	}
 	next.GetObjectKind().SetGroupVersionKind(q.res.GVK())
-	if apiequality.Semantic.DeepEqual(cur, next) {
-		return storage.Update{}, errNoChange{current: cur}
-	}
+	// Admission runs on no-op updates too: a refused write is refused even
+	// when it would change nothing.
 	attrs := admissionAttributes(policies.Update, q.res, q.info.Subresource, nm.GetNamespace(), nm.GetName(), next, cur, q.user, q.dryRun)
 	if err := s.admit(q, attrs, cur); err != nil {
 		return storage.Update{}, err
+	}
+	if apiequality.Semantic.DeepEqual(cur, next) {
+		return storage.Update{}, errNoChange{current: cur}
 	}
 	if nm.GetDeletionTimestamp() != nil && len(nm.GetFinalizers()) == 0 && !isGracefulPod(next) {
 		return storage.Update{Object: next, Delete: true, Releases: s.alloc.releasesFor(cur)}, nil

@@ -28,6 +28,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver/auth"
 	"github.com/cairn-dev/cairn/apiserver/storage"
 	"github.com/cairn-dev/cairn/policies"
+	"github.com/cairn-dev/cairn/policies/builtin"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -49,9 +50,13 @@ type Config struct {
 	WatchCacheSize int
 	// BookmarkInterval for watchers that allow bookmarks; default 1m.
 	BookmarkInterval time.Duration
-	// Admission plugins run after the built-in defaulting, in order.
+	// Admission plugins run after the built-in defaulting and Kubernetes'
+	// built-in plugins (NamespaceLifecycle, LimitRanger,
+	// DefaultTolerationSeconds; NodeRestriction), in order.
 	Mutating   []policies.Mutating
 	Validating []policies.Validating
+	// NoBuiltinAdmission turns Kubernetes' built-in plugins off.
+	NoBuiltinAdmission bool
 	Logger     *slog.Logger
 	// Registry for metrics; default a new registry served on /metrics.
 	Registry *prometheus.Registry
@@ -131,11 +136,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		cfg: cfg, log: cfg.Logger, scheme: NewScheme(), reg: reg, alloc: alloc,
 		stores: map[*Resource]*storage.Resource{}, metrics: newMetrics(cfg.Registry),
 		ready: make(chan struct{}), encodings: newSharedEncodings(4096),
-	}, nil
+	}
+	if !cfg.NoBuiltinAdmission {
+		l := lister{s}
+		s.cfg.Mutating = append(builtin.Mutating(l, l), cfg.Mutating...)
+		s.cfg.Validating = append([]policies.Validating{builtin.NodeRestriction(builtin.WithPods(l), builtin.WithNodes(l))}, cfg.Validating...)
+	}
+	return s, nil
 }
 
 // Addr is the host:port the server listens on, once Ready is closed.

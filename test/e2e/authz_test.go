@@ -148,6 +148,9 @@ type authzIdentity struct {
 	unauthenticated bool
 	// nonResource is the expected outcome of GET on each non-resource path.
 	nonResource map[string]string
+	// admission maps "verb resource" cells RBAC allows but an admission
+	// plugin (NodeRestriction) refuses to a text its 403 must contain.
+	admission map[string]string
 }
 
 func (id *authzIdentity) expect(res *authzResource, verb string) string {
@@ -215,6 +218,11 @@ func TestAuthzMatrix(t *testing.T) {
 		{name: "node", user: "system:node:" + authzNodeName, cfg: tokenCfg("tok-node"), nonResource: authenticated, allowed: map[string]string{
 			"pods": "get list watch create delete", "nodes": "get list watch create update patch",
 			"nodes/status": "update patch", "secrets": authzVerbsRead, "configmaps": authzVerbsRead,
+		}, admission: map[string]string{
+			// NodeRestriction: a node writes only itself and pods bound to it.
+			"create pods":  `node "n1" can only create mirror pods`,
+			"delete pods":  `node "n1" can only delete pods with spec.nodeName set to itself`,
+			"create nodes": `node "n1" is not allowed to modify node "authz-new"`,
 		}},
 		{name: "admin", user: "cairn:admin", cfg: adminCfg, nonResource: authenticated, allowed: all},
 	}
@@ -277,6 +285,14 @@ func TestAuthzMatrix(t *testing.T) {
 					code, respBody := c.do(ctx, method, path, ctype, body)
 					got := authzClass(code)
 					cell := fmt.Sprintf("%s %s %s (%s %s)", id.name, verb, r.key, method, path)
+					if msg, ok := id.admission[verb+" "+r.key]; ok {
+						var st metav1.Status
+						_ = json.Unmarshal(respBody, &st)
+						if code != http.StatusForbidden || st.Reason != metav1.StatusReasonForbidden || !strings.Contains(st.Message, msg) {
+							t.Errorf("%s: got %d, want 403 from admission with %q; body: %s", cell, code, msg, trimBody(respBody))
+						}
+						continue
+					}
 					if got != want {
 						t.Errorf("%s: got %d (%s), want %s; body: %s", cell, code, got, want, trimBody(respBody))
 						continue
