@@ -57,7 +57,7 @@ type Config struct {
 	Validating []policies.Validating
 	// NoBuiltinAdmission turns Kubernetes' built-in plugins off.
 	NoBuiltinAdmission bool
-	Logger     *slog.Logger
+	Logger             *slog.Logger
 	// Registry for metrics; default a new registry served on /metrics.
 	Registry *prometheus.Registry
 }
