@@ -357,8 +357,11 @@ func (s *Server) admit(q *request, a *policies.Attributes, old runtime.Object) e
 			return admissionError(p.Name(), err)
 		}
 	}
+	m, _ := meta.Accessor(a.Object)
+	if errs := s.schemaErrors(a.Object, q.res); len(errs) > 0 {
+		return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
+	}
 	if errs := validation.Validate(a.Object, old); len(errs) > 0 {
-		m, _ := meta.Accessor(a.Object)
 		return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
 	}
 	for _, p := range s.cfg.Validating {

@@ -29,6 +29,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver/storage"
 	"github.com/cairn-dev/cairn/policies"
 	"github.com/cairn-dev/cairn/policies/builtin"
+	"github.com/cairn-dev/cairn/schema"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -80,6 +81,7 @@ type Server struct {
 	addr      string
 	startedAt time.Time
 
+	schemas     *schema.Validator
 	encodings   *sharedEncodings
 	openapiOnce sync.Once
 	openapi     map[string][]byte
@@ -139,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, scheme: NewScheme(), reg: reg, alloc: alloc,
 		stores: map[*Resource]*storage.Resource{}, metrics: newMetrics(cfg.Registry),
-		ready: make(chan struct{}), encodings: newSharedEncodings(4096),
+		ready: make(chan struct{}), encodings: newSharedEncodings(4096), schemas: schema.New(),
 	}
 	if !cfg.NoBuiltinAdmission {
 		l := lister{s}
