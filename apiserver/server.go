@@ -29,6 +29,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver/storage"
 	"github.com/cairn-dev/cairn/policies"
 	"github.com/cairn-dev/cairn/policies/builtin"
+	"github.com/cairn-dev/cairn/policies/cel"
 	"github.com/cairn-dev/cairn/schema"
 )
 
@@ -82,6 +83,7 @@ type Server struct {
 	startedAt time.Time
 
 	schemas     *schema.Validator
+	policies    *policyFeed
 	encodings   *sharedEncodings
 	openapiOnce sync.Once
 	openapi     map[string][]byte
@@ -143,11 +145,14 @@ func New(cfg Config) (*Server, error) {
 		stores: map[*Resource]*storage.Resource{}, metrics: newMetrics(cfg.Registry),
 		ready: make(chan struct{}), encodings: newSharedEncodings(4096), schemas: schema.New(),
 	}
+	l := lister{s}
+	s.policies = &policyFeed{s: s, engine: cel.New(cel.Options{})}
 	if !cfg.NoBuiltinAdmission {
-		l := lister{s}
 		s.cfg.Mutating = append(builtin.Mutating(l, l), cfg.Mutating...)
 		s.cfg.Validating = append([]policies.Validating{builtin.NodeRestriction(builtin.WithPods(l), builtin.WithNodes(l))}, cfg.Validating...)
 	}
+	// The CEL ValidatingAdmissionPolicy engine runs last, as in kube-apiserver.
+	s.cfg.Validating = append(s.cfg.Validating, &cel.Plugin{Engine: s.policies.engine, Lookup: l})
 	return s, nil
 }
 
@@ -200,6 +205,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.store.RunCompactor(ctx, s.cfg.CompactionInterval)
 
 	if err := s.setupAuth(ctx); err != nil {
+		return err
+	}
+	if err := s.policies.start(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.SecurePort)))
