@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,8 +22,15 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintln(os.Stderr, "error:", ee.err)
+			}
+			return ee.code
+		}
 		fmt.Fprintln(os.Stderr, "error:", err)
-		return 1
+		return 2
 	}
 	return 0
 }
@@ -45,6 +53,6 @@ func NewRoot() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	root.AddCommand(newServerCmd(), newUpCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newUpCmd(), newValidateCmd(), newVersionCmd())
 	return root
 }

@@ -1,0 +1,274 @@
+// Package check gives, offline, the verdict the API server gives on a
+// manifest: its kind's JSON Schema, Kubernetes' defaulting and built-in
+// validation, and the ValidatingAdmissionPolicies found beside it. `cairn
+// validate` runs it over files; gitsync runs it before applying a revision.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
+	"github.com/cairn-dev/cairn/apiserver/defaults"
+	"github.com/cairn-dev/cairn/apiserver/validation"
+	"github.com/cairn-dev/cairn/manifest"
+	"github.com/cairn-dev/cairn/policies"
+	"github.com/cairn-dev/cairn/policies/cel"
+	"github.com/cairn-dev/cairn/schema"
+)
+
+// Severity of a finding.
+type Severity string
+
+// Severities.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Finding is one problem with one object, located in its file.
+type Finding struct {
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Object   string   `json:"object,omitempty"` // Kind/name or Kind/namespace/name
+	Path     string   `json:"path,omitempty"`   // the field, Kubernetes-style
+	Message  string   `json:"message"`
+	Severity Severity `json:"severity"`
+}
+
+// String is `file:line: Kind/name: path: message`.
+func (f Finding) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d: ", f.File, f.Line)
+	if f.Object != "" {
+		b.WriteString(f.Object + ": ")
+	}
+	if f.Path != "" {
+		b.WriteString(f.Path + ": ")
+	}
+	if f.Severity == Warning {
+		b.WriteString("warning: ")
+	}
+	b.WriteString(f.Message)
+	return b.String()
+}
+
+// Checker checks objects; safe for concurrent use once built.
+type Checker struct {
+	scheme  *runtime.Scheme
+	schemas *schema.Validator
+	engine  *cel.Engine
+	lookup  corpus
+}
+
+// New builds a checker whose admission policies are the
+// ValidatingAdmissionPolicy(Binding) objects among policyObjs, and whose
+// namespaces and policy params come from corpus (the objects being
+// checked, as they will exist once applied). Problems with the policies
+// themselves (CEL that does not compile) come back as findings.
+func New(policyObjs, corpusObjs []*manifest.Object) (*Checker, []Finding) {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = gitopsv1.AddToScheme(s)
+	c := &Checker{scheme: s, schemas: schema.New(), engine: cel.New(cel.Options{}), lookup: corpus{objects: map[string][]*manifest.Object{}}}
+	for _, o := range corpusObjs {
+		c.lookup.add(o)
+	}
+	var findings []Finding
+	var pols []*admissionregistrationv1.ValidatingAdmissionPolicy
+	var binds []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	where := map[string]*manifest.Object{}
+	for _, o := range policyObjs {
+		switch o.Kind {
+		case "ValidatingAdmissionPolicy":
+			var p admissionregistrationv1.ValidatingAdmissionPolicy
+			if err := json.Unmarshal(o.JSON, &p); err != nil {
+				findings = append(findings, Finding{File: o.File, Line: o.Line, Object: o.Ref(), Message: err.Error(), Severity: Error})
+				continue
+			}
+			defaults.Apply(&p)
+			pols = append(pols, &p)
+			where[p.Name] = o
+		case "ValidatingAdmissionPolicyBinding":
+			var b admissionregistrationv1.ValidatingAdmissionPolicyBinding
+			if err := json.Unmarshal(o.JSON, &b); err != nil {
+				findings = append(findings, Finding{File: o.File, Line: o.Line, Object: o.Ref(), Message: err.Error(), Severity: Error})
+				continue
+			}
+			defaults.Apply(&b)
+			binds = append(binds, &b)
+		}
+	}
+	for _, p := range c.engine.SetPolicies(pols, binds) {
+		f := Finding{Message: p.Message, Path: p.Field, Severity: Error, Object: "ValidatingAdmissionPolicy/" + p.Policy}
+		if o := where[p.Policy]; o != nil {
+			f.File, f.Line = o.File, o.LineOf(p.Field)
+		}
+		findings = append(findings, f)
+	}
+	return c, findings
+}
+
+// Check returns every finding of one object: schema problems first; when
+// the schema holds, Kubernetes' validation of the defaulted object and
+// the admission policies' verdicts.
+func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
+	at := func(path, msg string, sev Severity) Finding {
+		return Finding{File: o.File, Line: o.LineOf(path), Object: o.Ref(), Path: path, Message: msg, Severity: sev}
+	}
+	gvk := k8sschema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+	if !c.schemas.Known(gvk) {
+		return []Finding{at("kind", fmt.Sprintf("unknown kind %s %s: cairn does not serve it", o.APIVersion, o.Kind), Error)}
+	}
+	ferrs, err := c.schemas.Validate(gvk, o.Value)
+	if err != nil {
+		return []Finding{at("", err.Error(), Error)}
+	}
+	var out []Finding
+	for _, fe := range ferrs {
+		out = append(out, at(fe.Path, fe.Message, Error))
+	}
+	if len(out) > 0 {
+		return out
+	}
+	obj, err := c.scheme.New(gvk)
+	if err != nil {
+		return []Finding{at("kind", err.Error(), Error)}
+	}
+	if err := json.Unmarshal(o.JSON, obj); err != nil {
+		return []Finding{at("", err.Error(), Error)}
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	defaults.Apply(obj)
+	for _, fe := range validation.Validate(obj, nil) {
+		out = append(out, at(fe.Field, fe.ErrorBody(), Error))
+	}
+	if len(out) > 0 {
+		return out
+	}
+	m, _ := meta.Accessor(obj)
+	ns := m.GetNamespace()
+	namespaced := isNamespaced(gvk)
+	if namespaced && ns == "" {
+		ns = "default"
+	}
+	attrs := &policies.Attributes{
+		Operation: policies.Create, Kind: gvk, Resource: gvk.GroupVersion().WithResource(resourceOf(gvk.Kind)),
+		Namespace: ns, Name: m.GetName(), Object: obj,
+		User: policies.UserInfo{Name: "cairn:gitsync", Groups: []string{"system:authenticated"}},
+	}
+	if !namespaced {
+		attrs.Namespace = ""
+	}
+	res, err := c.engine.Validate(ctx, attrs, c.lookup)
+	for _, w := range res.Warnings {
+		out = append(out, at("", w, Warning))
+	}
+	if err != nil {
+		msg := err.Error()
+		if st, ok := err.(apierrors.APIStatus); ok {
+			msg = st.Status().Message
+		}
+		out = append(out, at("", msg, Error))
+	}
+	return out
+}
+
+// isNamespaced: the cluster-scoped kinds cairn serves; everything else is
+// namespaced.
+func isNamespaced(gvk k8sschema.GroupVersionKind) bool {
+	switch gvk.Kind {
+	case "Namespace", "Node", "PersistentVolume", "ComponentStatus", "ClusterRole", "ClusterRoleBinding",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+		return false
+	}
+	return true
+}
+
+// resourceOf is the plural resource name of a served kind.
+func resourceOf(kind string) string {
+	k := strings.ToLower(kind)
+	switch {
+	case k == "endpoints":
+		return k
+	case strings.HasSuffix(k, "policy"):
+		return strings.TrimSuffix(k, "y") + "ies"
+	case strings.HasSuffix(k, "s"):
+		return k + "es"
+	}
+	return k + "s"
+}
+
+// corpus answers the policy engine's lookups from the objects being
+// checked: a namespace named in the corpus has its labels; any other
+// exists with only its name label, as the API server would create it.
+type corpus struct {
+	objects map[string][]*manifest.Object // by Kind
+}
+
+func (c *corpus) add(o *manifest.Object) { c.objects[o.Kind] = append(c.objects[o.Kind], o) }
+
+func (c corpus) Namespace(name string) (*corev1.Namespace, error) {
+	for _, o := range c.objects["Namespace"] {
+		if o.Name == name {
+			var ns corev1.Namespace
+			if err := json.Unmarshal(o.JSON, &ns); err != nil {
+				return nil, err
+			}
+			defaults.Apply(&ns)
+			return &ns, nil
+		}
+	}
+	ns := &corev1.Namespace{}
+	ns.Name = name
+	defaults.Apply(ns)
+	return ns, nil
+}
+
+func (c corpus) Params(ref cel.ParamRequest) ([]runtime.Object, error) {
+	var out []runtime.Object
+	for _, o := range c.objects[ref.Kind] {
+		if o.APIVersion != ref.APIVersion || (ref.Namespace != "" && o.Namespace != "" && o.Namespace != ref.Namespace) {
+			continue
+		}
+		if ref.Name != "" && o.Name != ref.Name {
+			continue
+		}
+		if ref.Selector != nil && !ref.Selector.Matches(labels.Set(labelsOf(o))) {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := utiljson.Unmarshal(o.JSON, &u.Object); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return nameOf(out[i]) < nameOf(out[j]) })
+	return out, nil
+}
+
+func labelsOf(o *manifest.Object) map[string]string {
+	md, _ := o.Value["metadata"].(map[string]any)
+	l, _ := md["labels"].(map[string]any)
+	out := make(map[string]string, len(l))
+	for k, v := range l {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
