@@ -36,7 +36,7 @@ func runCLI(t *testing.T, args ...string) (string, int) {
 // TestValidateGolden: `cairn validate` reports every problem as
 // file:line: Kind/name: path: message, and exits 1 when anything is invalid.
 func TestValidateGolden(t *testing.T) {
-	out, code := runCLI(t, "validate", "testdata/validate", "--policies", "../policies/cel/testdata", "--summary")
+	out, code := runCLI(t, "validate", "testdata/validate", "--policies", "../examples/policies", "--summary")
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1\n%s", code, out)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/cairn-dev/cairn/policies"
 )
 
-// TestExamples runs the example policies under testdata/ (to become
-// examples/policies/) against requests they allow and deny.
+// TestExamples runs the example policies of examples/policies against
+// requests they allow and deny.
 func TestExamples(t *testing.T) {
 	bigMem := container("app", "nginx:1.27", true)
 	bigMem.Resources.Limits[corev1.ResourceMemory] = resource.MustParse("128Gi")
@@ -60,7 +60,7 @@ func TestExamples(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file+"/"+tc.name, func(t *testing.T) {
-			ps, bs, params := loadYAML(t, filepath.Join("testdata", tc.file))
+			ps, bs, params := loadYAML(t, filepath.Join(examplesDir, tc.file))
 			e := New(Options{})
 			if problems := e.SetPolicies(ps, bs); len(problems) > 0 {
 				t.Fatalf("problems: %v", problems)
@@ -88,7 +88,7 @@ func TestExamples(t *testing.T) {
 // swapped (run with -race).
 func TestConcurrentValidate(t *testing.T) {
 	e, lookup := benchEngine(t)
-	ps, bs, _ := loadYAML(t, filepath.Join("testdata", "require-limits.yaml"))
+	ps, bs, _ := loadYAML(t, filepath.Join(examplesDir, "require-limits.yaml"))
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -112,7 +112,7 @@ func benchEngine(t testing.TB) (*Engine, *fakeLookup) {
 	var bs []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	lookup := newLookup()
 	for _, f := range []string{"require-limits.yaml", "disallow-latest.yaml", "replica-limit.yaml", "require-app-label.yaml"} {
-		p, b, o := loadYAML(t, filepath.Join("testdata", f))
+		p, b, o := loadYAML(t, filepath.Join(examplesDir, f))
 		ps, bs = append(ps, p...), append(bs, b...)
 		lookup.params = append(lookup.params, o...)
 	}
@@ -154,3 +154,6 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// examplesDir holds the example policies users copy into their repositories.
+const examplesDir = "../../examples/policies"
