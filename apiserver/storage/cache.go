@@ -300,37 +300,18 @@ func (r *Resource) apply(etcdEvents []*clientv3.Event) {
 		rev := ee.Kv.ModRevision
 		maxRev = max(maxRev, rev)
 		prev := lookup(key)
-		if prev == nil && ee.PrevKv != nil {
-			if p, err := r.newEntry(key, ee.PrevKv.Value, ee.PrevKv.ModRevision); err == nil {
-				prev = p
-			}
+		if prev == nil {
+			prev = r.prevEntry(ee)
 		}
-		switch ee.Type {
-		case mvccpb.PUT:
-			cur, err := r.newEntry(key, ee.Kv.Value, rev)
-			if err != nil {
-				r.log.Error("storage: dropping undecodable object", "err", err)
-				continue
-			}
-			ev := &event{typ: watch.Added, key: key, rev: rev, cur: cur}
-			if prev != nil && !ee.IsCreate() {
-				ev.typ, ev.prev = watch.Modified, prev
-			}
-			pending[key] = cur
-			events = append(events, ev)
-		case mvccpb.DELETE:
-			if prev == nil {
-				pending[key] = nil
-				continue
-			}
-			obj := prev.obj.DeepCopyObject()
-			if err := setResourceVersion(obj, rev); err != nil {
-				r.log.Error("storage: deleted object", "key", key, "err", err)
-				continue
-			}
-			cur := &entry{key: key, obj: obj, rev: rev, labels: prev.labels, fields: prev.fields}
+		ev, ok := r.toEvent(ee, prev)
+		switch {
+		case ee.Type == mvccpb.DELETE:
 			pending[key] = nil
-			events = append(events, &event{typ: watch.Deleted, key: key, rev: rev, cur: cur, prev: prev})
+		case ok:
+			pending[key] = ev.cur
+		}
+		if ok {
+			events = append(events, ev)
 		}
 	}
 

@@ -73,13 +73,27 @@ func (r *Resource) watchHistory(ctx context.Context, keyPrefix string, fromRev i
 // historyEvent turns one etcd event into a cache-style event, decoding the
 // previous value etcd sends along (WithPrevKV).
 func (r *Resource) historyEvent(ee *clientv3.Event) (*event, bool) {
-	key, rev := string(ee.Kv.Key), ee.Kv.ModRevision
-	var prev *entry
-	if ee.PrevKv != nil {
-		if p, err := r.newEntry(key, ee.PrevKv.Value, ee.PrevKv.ModRevision); err == nil {
-			prev = p
-		}
+	return r.toEvent(ee, r.prevEntry(ee))
+}
+
+// prevEntry decodes the previous value etcd sent with an event, if any.
+func (r *Resource) prevEntry(ee *clientv3.Event) *entry {
+	if ee.PrevKv == nil {
+		return nil
 	}
+	p, err := r.newEntry(string(ee.Kv.Key), ee.PrevKv.Value, ee.PrevKv.ModRevision)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// toEvent turns an etcd event and the key's previous state into an event:
+// ADDED or MODIFIED with the decoded value, or DELETED carrying the last
+// state at the deletion's revision. false when there is nothing to send
+// (an undecodable value, a delete of a key never seen).
+func (r *Resource) toEvent(ee *clientv3.Event, prev *entry) (*event, bool) {
+	key, rev := string(ee.Kv.Key), ee.Kv.ModRevision
 	switch ee.Type {
 	case mvccpb.PUT:
 		cur, err := r.newEntry(key, ee.Kv.Value, rev)
@@ -97,6 +111,7 @@ func (r *Resource) historyEvent(ee *clientv3.Event) (*event, bool) {
 		}
 		obj := prev.obj.DeepCopyObject()
 		if err := setResourceVersion(obj, rev); err != nil {
+			r.log.Error("storage: deleted object", "key", key, "err", err)
 			return nil, false
 		}
 		cur := &entry{key: key, obj: obj, rev: rev, labels: prev.labels, fields: prev.fields}
