@@ -104,7 +104,9 @@ func (s *Server) encodeEvent(buf *bytes.Buffer, q *request, ev watch.Event) erro
 		st := statusOf(toAPIError(errFromWatch(ev), q.res.GR(), ""))
 		return writeEvent(buf, string(ev.Type), &st)
 	}
-	if q.out.kind == outputJSON {
+	// Watch streams are JSON (client-go's protobuf Accept included): each
+	// event's object is encoded once and shared by every watcher.
+	if q.out.kind == outputJSON || q.out.kind == outputProtobuf {
 		data, err := s.encodeShared(ev.Object)
 		if err != nil {
 			return err
