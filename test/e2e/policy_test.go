@@ -96,11 +96,17 @@ func TestAdmissionPolicies(t *testing.T) {
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'no-latest' with binding 'no-latest' denied request: images must be pinned, not :latest") {
 		t.Fatalf("Deny: %v", err)
 	}
-	ws.take()
-	if _, err := c.CoreV1().Pods("default").Create(ctx, testPod("pinned"), metav1.CreateOptions{}); err != nil {
-		t.Fatalf("a pod the Deny policy allows: %v", err)
-	}
-	got := ws.take()
+	// The Warn policy's binding may reach the engine a moment after the
+	// Deny's: the warning comes once both are in force.
+	var got []string
+	eventually(t, 10*time.Second, "the Warn policy to take effect", func() bool {
+		ws.take()
+		if _, err := c.CoreV1().Pods("default").Create(ctx, testPod("pinned"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatalf("a pod the Deny policy allows: %v", err)
+		}
+		got = ws.take()
+		return len(got) > 0
+	})
 	if len(got) != 1 || !strings.Contains(got[0], "ValidatingAdmissionPolicy 'want-team' with binding 'want-team'") || !strings.Contains(got[0], "pods should name their team") {
 		t.Fatalf("Warn: warnings %q", got)
 	}
