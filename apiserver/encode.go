@@ -1,20 +1,13 @@
 package apiserver
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"sync"
-	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
-
-func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
-}
 
 var errWatchFailed = errors.New("apiserver: watch failed")
 
@@ -22,7 +15,6 @@ type statusErr struct{ st *metav1.Status }
 
 func (e *statusErr) Error() string              { return e.st.Message }
 func (e *statusErr) Status() metav1.Status      { return *e.st }
-func (e *statusErr) asAPI() apierrors.APIStatus { return e }
 
 // sharedEncodings remembers the JSON of recently sent watch objects. The
 // watch cache hands the same immutable object to every watcher, so with

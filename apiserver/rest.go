@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -632,5 +631,3 @@ func isGracefulPod(obj runtime.Object) bool {
 }
 
 func now() metav1.Time { return metav1.NewTime(time.Now()) }
-
-var _ = strings.TrimSpace

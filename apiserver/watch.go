@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -37,7 +38,7 @@ func (s *Server) watch(q *request) {
 	}
 	ctx := q.ctx
 	var cancel func()
-	ctx, cancel = contextWithTimeout(ctx, timeout)
+	ctx, cancel = context.WithTimeout(ctx, timeout)
 	defer cancel()
 	w, err := q.store.Watch(ctx, q.res.ListPrefix(q.info.Namespace), storage.WatchOptions{
 		ResourceVersion: opts.ResourceVersion, SendInitialEvents: opts.SendInitialEvents,
