@@ -13,8 +13,8 @@ var errWatchFailed = errors.New("apiserver: watch failed")
 
 type statusErr struct{ st *metav1.Status }
 
-func (e *statusErr) Error() string              { return e.st.Message }
-func (e *statusErr) Status() metav1.Status      { return *e.st }
+func (e *statusErr) Error() string         { return e.st.Message }
+func (e *statusErr) Status() metav1.Status { return *e.st }
 
 // sharedEncodings remembers the JSON of recently sent watch objects. The
 // watch cache hands the same immutable object to every watcher, so with
