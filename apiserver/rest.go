@@ -233,14 +233,14 @@ func (s *Server) newList(res *Resource) (runtime.Object, error) {
 
 // readObject reads and decodes the request body as an object of the
 // resource's kind, keeping the decoder's warnings for the response.
-func (q *request) readObject() (runtime.Object, error) {
+func (s *Server) readObject(q *request) (runtime.Object, error) {
 	body, fv, err := q.readBody()
 	if err != nil {
 		return nil, err
 	}
 	obj, warns, err := decodeBody(body, q.res, q.res.New, q.res.GVK(), fv)
 	if err != nil {
-		return nil, err
+		return nil, s.explainDecodeError(q, body, err)
 	}
 	q.warn(warns...)
 	return obj, nil
@@ -262,7 +262,7 @@ func (q *request) readBody() ([]byte, fieldValidation, error) {
 // --- create ---
 
 func (s *Server) create(q *request) {
-	obj, err := q.readObject()
+	obj, err := s.readObject(q)
 	if err != nil {
 		writeStatus(q.w, err)
 		return
@@ -427,7 +427,7 @@ func (e errNoChange) Error() string { return "no change" }
 func (s *Server) update(q *request, mutate func(cur runtime.Object) (runtime.Object, error)) {
 	var newObj runtime.Object
 	if mutate == nil {
-		obj, err := q.readObject()
+		obj, err := s.readObject(q)
 		if err != nil {
 			writeStatus(q.w, err)
 			return

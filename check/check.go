@@ -21,6 +21,7 @@ import (
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	sigsjson "sigs.k8s.io/json"
 
 	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
 	"github.com/cairn-dev/cairn/apiserver/defaults"
@@ -134,26 +135,51 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 	if !c.schemas.Known(gvk) {
 		return []Finding{at("kind", fmt.Sprintf("unknown kind %s %s: cairn does not serve it", o.APIVersion, o.Kind), Error)}
 	}
-	ferrs, err := c.schemas.Validate(gvk, o.Value)
-	if err != nil {
-		return []Finding{at("", err.Error(), Error)}
-	}
-	var out []Finding
-	for _, fe := range ferrs {
-		out = append(out, at(fe.Path, fe.Message, Error))
-	}
-	if len(out) > 0 {
-		return out
-	}
+	// The server's order: strict decoding, defaulting, the schema of the
+	// object as it would be stored, Kubernetes' validation, policies.
 	obj, err := c.scheme.New(gvk)
 	if err != nil {
 		return []Finding{at("kind", err.Error(), Error)}
 	}
-	if err := json.Unmarshal(o.JSON, obj); err != nil {
-		return []Finding{at("", err.Error(), Error)}
+	cannot := fmt.Sprintf("%s in version %q cannot be handled as a %s: ", gvk.Kind, gvk.Version, gvk.Kind)
+	strictErrs, err := sigsjson.UnmarshalStrict(o.JSON, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	var out []Finding
+	if err != nil {
+		// As the server: the schema names the field a wrong type is in.
+		if ferrs, verr := c.schemas.Validate(gvk, o.Value); verr == nil {
+			for _, fe := range ferrs {
+				if fe.Type != schema.TypeForbidden {
+					out = append(out, at(fe.Path, fe.Field().ErrorBody(), Error))
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+		return []Finding{at("", cannot+err.Error(), Error)}
+	}
+	for _, se := range strictErrs {
+		out = append(out, at(strictPath(se.Error()), cannot+"strict decoding error: "+se.Error(), Error))
+	}
+	if len(out) > 0 {
+		return out
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	defaults.Apply(obj)
+	doc, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return []Finding{at("", err.Error(), Error)}
+	}
+	ferrs, err := c.schemas.Validate(gvk, doc)
+	if err != nil {
+		return []Finding{at("", err.Error(), Error)}
+	}
+	for _, fe := range ferrs {
+		out = append(out, at(fe.Path, fe.Field().ErrorBody(), Error))
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for _, fe := range validation.Validate(obj, nil) {
 		out = append(out, at(fe.Field, fe.ErrorBody(), Error))
 	}
@@ -186,6 +212,17 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 		out = append(out, at("", msg, Error))
 	}
 	return out
+}
+
+// strictPath is the field a strict decoding error names:
+// `unknown field "spec.selectr"` → spec.selectr.
+func strictPath(msg string) string {
+	if i := strings.IndexByte(msg, '"'); i >= 0 {
+		if j := strings.IndexByte(msg[i+1:], '"'); j >= 0 {
+			return msg[i+1 : i+1+j]
+		}
+	}
+	return ""
 }
 
 // isNamespaced: the cluster-scoped kinds cairn serves; everything else is

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"math/big"
 	"path"
 	"sort"
@@ -450,4 +451,26 @@ func renderList(xs []any) string {
 	}
 	parts = uniq
 	return strings.Join(parts, ", ")
+}
+
+// Field returns the problem as a Kubernetes field error whose ErrorBody()
+// reads exactly like Message, so the API server's 422 and `cairn validate`
+// say the same thing.
+func (e FieldError) Field() *field.Error {
+	path := e.Path
+	if path == "" {
+		path = "<root>"
+	}
+	fe := &field.Error{Field: path, BadValue: field.OmitValueType{}}
+	switch e.Type {
+	case TypeRequired:
+		fe.Type, fe.Detail = field.ErrorTypeRequired, strings.TrimPrefix(strings.TrimPrefix(e.Message, "Required value"), ": ")
+	case TypeUnsupported:
+		fe.Type, fe.Detail = field.ErrorTypeNotSupported, strings.TrimPrefix(e.Message, "Unsupported value: ")
+	case TypeForbidden:
+		fe.Type, fe.Detail = field.ErrorTypeForbidden, e.Message
+	default:
+		fe.Type, fe.Detail = field.ErrorTypeInvalid, strings.TrimPrefix(e.Message, "Invalid value: ")
+	}
+	return fe
 }
