@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // stdin is read for the path "-"; a variable for tests.
@@ -20,25 +22,20 @@ var stdin io.Reader = os.Stdin
 // as given joined with the path below it, with forward slashes.
 func Load(paths []string, opts Options) ([]*Object, []error) {
 	opts = opts.withDefaults()
-	var objs []*Object
-	var errs []error
+	// Walk first, in order; then read and parse the files in parallel,
+	// keeping the walk's order in the result.
+	var jobs []loadJob
 	seen := map[string]bool{}
+	errs := &jobErrs{jobs: &jobs}
 	read := func(name string, data []byte) {
-		o, e := Parse(name, data, opts)
-		objs = append(objs, o...)
-		errs = append(errs, e...)
+		jobs = append(jobs, loadJob{name: name, data: data})
 	}
 	file := func(path, name string) {
 		if seen[path] {
 			return
 		}
 		seen[path] = true
-		data, err := readFile(path, name, opts.MaxFileBytes)
-		if err != nil {
-			errs = append(errs, err)
-			return
-		}
-		read(name, data)
+		jobs = append(jobs, loadJob{name: name, path: path})
 	}
 	for _, p := range paths {
 		if p == "-" {
@@ -48,7 +45,7 @@ func Load(paths []string, opts Options) ([]*Object, []error) {
 			seen["-"] = true
 			data, err := io.ReadAll(io.LimitReader(stdin, opts.MaxFileBytes+1))
 			if err != nil {
-				errs = append(errs, &Error{File: "-", Msg: err.Error()})
+				errs.add(&Error{File: "-", Msg: err.Error()})
 				continue
 			}
 			read("-", data)
@@ -56,7 +53,7 @@ func Load(paths []string, opts Options) ([]*Object, []error) {
 		}
 		st, err := os.Stat(p)
 		if err != nil {
-			errs = append(errs, &Error{File: filepath.ToSlash(p), Msg: errMsg(err)})
+			errs.add(&Error{File: filepath.ToSlash(p), Msg: errMsg(err)})
 			continue
 		}
 		if !st.IsDir() {
@@ -65,7 +62,7 @@ func Load(paths []string, opts Options) ([]*Object, []error) {
 		}
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				errs = append(errs, &Error{File: filepath.ToSlash(path), Msg: errMsg(err)})
+				errs.add(&Error{File: filepath.ToSlash(path), Msg: errMsg(err)})
 				if d != nil && d.IsDir() && path != p {
 					return fs.SkipDir
 				}
@@ -90,8 +87,65 @@ func Load(paths []string, opts Options) ([]*Object, []error) {
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, &Error{File: filepath.ToSlash(p), Msg: errMsg(err)})
+			errs.add(&Error{File: filepath.ToSlash(p), Msg: errMsg(err)})
 		}
+	}
+	return runJobs(jobs, opts)
+}
+
+// loadJob is one file to parse, or one error met while walking.
+type loadJob struct {
+	name, path string // path: read it; else data is the content
+	data       []byte
+	err        error
+}
+
+type jobErrs struct{ jobs *[]loadJob }
+
+func (e *jobErrs) add(err error) { *e.jobs = append(*e.jobs, loadJob{err: err}) }
+
+// runJobs parses the files with one worker per CPU and returns objects and
+// errors in the jobs' order.
+func runJobs(jobs []loadJob, opts Options) ([]*Object, []error) {
+	type result struct {
+		objs []*Object
+		errs []error
+	}
+	results := make([]result, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				if j.err != nil {
+					results[i].errs = []error{j.err}
+					continue
+				}
+				data := j.data
+				if j.path != "" {
+					var err error
+					if data, err = readFile(j.path, j.name, opts.MaxFileBytes); err != nil {
+						results[i].errs = []error{err}
+						continue
+					}
+				}
+				results[i].objs, results[i].errs = Parse(j.name, data, opts)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var objs []*Object
+	var errs []error
+	for _, r := range results {
+		objs = append(objs, r.objs...)
+		errs = append(errs, r.errs...)
 	}
 	return objs, errs
 }
