@@ -87,3 +87,26 @@ func TestValidateOutputsAndCodes(t *testing.T) {
 		t.Fatalf("junit:\n%s", out)
 	}
 }
+
+// TestValidateEveryKind: valid and invalid manifests of every served kind
+// (the schema package's corpus), with the exact file:line, path and message
+// of every problem, through the whole offline pipeline.
+func TestValidateEveryKind(t *testing.T) {
+	out, code := runCLI(t, "validate", "../schema/testdata/manifests", "--summary")
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1 (the corpus holds invalid manifests)\n%s", code, out)
+	}
+	golden := filepath.Join("testdata", "validate-kinds.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatalf("output differs from %s (run with -update):\n--- got\n%s--- want\n%s", golden, out, want)
+	}
+}
