@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"sort"
 	"sync"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -74,6 +75,10 @@ func (p *policyFeed) apply() {
 		binds = append(binds, v)
 	}
 	p.mu.Unlock()
+	// By name, so which denial comes first does not depend on map order,
+	// and matches `cairn validate`.
+	sort.Slice(pols, func(i, j int) bool { return pols[i].Name < pols[j].Name })
+	sort.Slice(binds, func(i, j int) bool { return binds[i].Name < binds[j].Name })
 	for _, problem := range p.engine.SetPolicies(pols, binds) {
 		p.s.log.Warn("admission policy problem", "problem", problem.String())
 	}

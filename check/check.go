@@ -114,6 +114,9 @@ func New(policyObjs, corpusObjs []*manifest.Object) (*Checker, []Finding) {
 			binds = append(binds, &b)
 		}
 	}
+	// By name, as the API server hands them to its engine.
+	sort.Slice(pols, func(i, j int) bool { return pols[i].Name < pols[j].Name })
+	sort.Slice(binds, func(i, j int) bool { return binds[i].Name < binds[j].Name })
 	for _, p := range c.engine.SetPolicies(pols, binds) {
 		f := Finding{Message: p.Message, Path: p.Field, Severity: Error, Object: "ValidatingAdmissionPolicy/" + p.Policy}
 		if o := where[p.Policy]; o != nil {
