@@ -197,7 +197,9 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 	}
 	attrs := &policies.Attributes{
 		Operation: policies.Create, Kind: gvk, Resource: gvk.GroupVersion().WithResource(resourceOf(gvk.Kind)),
-		Namespace: ns, Name: m.GetName(), Object: obj,
+		// The unstructured form made for the schema serves the policies too:
+		// one conversion per object instead of two.
+		Namespace: ns, Name: m.GetName(), Object: &unstructured.Unstructured{Object: doc},
 		User: policies.UserInfo{Name: "cairn:gitsync", Groups: []string{"system:authenticated"}},
 	}
 	if !namespaced {
