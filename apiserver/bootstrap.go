@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/cairn-dev/cairn/apiserver/auth"
-	"github.com/cairn-dev/cairn/apiserver/defaults"
+	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/apiserver/storage"
 )
 

@@ -24,7 +24,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
-	"github.com/cairn-dev/cairn/apiserver/defaults"
+	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/apiserver/validation"
 	"github.com/cairn-dev/cairn/manifest"
 	"github.com/cairn-dev/cairn/policies"

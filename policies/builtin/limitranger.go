@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
+	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/policies"
 )
 
@@ -91,9 +92,7 @@ func (p *limitRanger) Admit(ctx context.Context, a *policies.Attributes) error {
 			continue
 		}
 		lr = lr.DeepCopy()
-		for i := range lr.Spec.Limits {
-			defaultLimitRangeItem(&lr.Spec.Limits[i])
-		}
+		defaults.LimitRange(lr) // as the API server stores it
 		ranges = append(ranges, lr)
 	}
 
@@ -128,34 +127,6 @@ func (p *limitRanger) Admit(ctx context.Context, a *policies.Attributes) error {
 		}
 	}
 	return nil
-}
-
-// defaultLimitRangeItem is SetDefaults_LimitRangeItem.
-func defaultLimitRangeItem(item *corev1.LimitRangeItem) {
-	if item.Type != corev1.LimitTypeContainer {
-		return
-	}
-	if item.Default == nil {
-		item.Default = corev1.ResourceList{}
-	}
-	if item.DefaultRequest == nil {
-		item.DefaultRequest = corev1.ResourceList{}
-	}
-	for k, v := range item.Max {
-		if _, ok := item.Default[k]; !ok {
-			item.Default[k] = v.DeepCopy()
-		}
-	}
-	for k, v := range item.Default {
-		if _, ok := item.DefaultRequest[k]; !ok {
-			item.DefaultRequest[k] = v.DeepCopy()
-		}
-	}
-	for k, v := range item.Min {
-		if _, ok := item.DefaultRequest[k]; !ok {
-			item.DefaultRequest[k] = v.DeepCopy()
-		}
-	}
 }
 
 // defaultContainerResourceRequirements collects the Container-type
