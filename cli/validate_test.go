@@ -40,19 +40,7 @@ func TestValidateGolden(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1\n%s", code, out)
 	}
-	golden := filepath.Join("testdata", "validate.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		t.Fatalf("output differs from %s (run with -update):\n--- got\n%s--- want\n%s", golden, out, want)
-	}
+	checkGolden(t, "validate.golden", out)
 }
 
 func TestValidateOutputsAndCodes(t *testing.T) {
@@ -96,7 +84,13 @@ func TestValidateEveryKind(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1 (the corpus holds invalid manifests)\n%s", code, out)
 	}
-	golden := filepath.Join("testdata", "validate-kinds.golden")
+	checkGolden(t, "validate-kinds.golden", out)
+}
+
+// checkGolden compares out with testdata/name, rewriting it with -update.
+func checkGolden(t *testing.T, name, out string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
