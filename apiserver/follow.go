@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,9 +26,7 @@ type follower struct {
 	changed func()
 }
 
-func (f *follower) run(ctx context.Context, log interface {
-	Warn(msg string, args ...any)
-}, synced chan struct{}) {
+func (f *follower) run(ctx context.Context, log *slog.Logger, synced chan struct{}) {
 	known := map[string]runtime.Object{}
 	first := true
 	yes := true

@@ -7,7 +7,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -122,18 +121,5 @@ func (l lister) Params(ref cel.ParamRequest) ([]runtime.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortByName(list.Items)
-	return list.Items, nil
-}
-
-func sortByName(items []runtime.Object) {
-	name := func(o runtime.Object) string {
-		m, _ := meta.Accessor(o)
-		return m.GetNamespace() + "/" + m.GetName()
-	}
-	for i := 1; i < len(items); i++ {
-		for j := i; j > 0 && name(items[j]) < name(items[j-1]); j-- {
-			items[j], items[j-1] = items[j-1], items[j]
-		}
-	}
+	return list.Items, nil // the store lists in key order: by namespace, then name
 }
