@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/cairn-dev/cairn/apiserver/auth"
-	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/apiserver/storage"
+	"github.com/cairn-dev/cairn/defaults"
 )
 
 // bootstrap creates what a new cluster starts with, and is safe to re-run

@@ -23,9 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/cairn-dev/cairn/apiserver/auth"
-	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/apiserver/storage"
 	"github.com/cairn-dev/cairn/apiserver/validation"
+	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/policies"
 )
 
