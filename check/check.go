@@ -24,8 +24,8 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
-	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/apiserver/validation"
+	"github.com/cairn-dev/cairn/defaults"
 	"github.com/cairn-dev/cairn/manifest"
 	"github.com/cairn-dev/cairn/policies"
 	"github.com/cairn-dev/cairn/policies/cel"
