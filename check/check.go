@@ -12,14 +12,11 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	sigsjson "sigs.k8s.io/json"
 
@@ -73,7 +70,7 @@ type Checker struct {
 	scheme  *runtime.Scheme
 	schemas *schema.Validator
 	engine  *cel.Engine
-	lookup  corpus
+	lookup  *corpus
 }
 
 // New builds a checker whose admission policies are the
@@ -85,10 +82,7 @@ func New(policyObjs, corpusObjs []*manifest.Object) (*Checker, []Finding) {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = gitopsv1.AddToScheme(s)
-	c := &Checker{scheme: s, schemas: schema.New(), engine: cel.New(cel.Options{}), lookup: corpus{objects: map[string][]*manifest.Object{}}}
-	for _, o := range corpusObjs {
-		c.lookup.add(o)
-	}
+	c := &Checker{scheme: s, schemas: schema.New(), engine: cel.New(cel.Options{}), lookup: newCorpus(corpusObjs)}
 	var findings []Finding
 	var pols []*admissionregistrationv1.ValidatingAdmissionPolicy
 	var binds []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
@@ -253,64 +247,4 @@ func resourceOf(kind string) string {
 		return k + "es"
 	}
 	return k + "s"
-}
-
-// corpus answers the policy engine's lookups from the objects being
-// checked: a namespace named in the corpus has its labels; any other
-// exists with only its name label, as the API server would create it.
-type corpus struct {
-	objects map[string][]*manifest.Object // by Kind
-}
-
-func (c *corpus) add(o *manifest.Object) { c.objects[o.Kind] = append(c.objects[o.Kind], o) }
-
-func (c corpus) Namespace(name string) (*corev1.Namespace, error) {
-	for _, o := range c.objects["Namespace"] {
-		if o.Name == name {
-			var ns corev1.Namespace
-			if err := json.Unmarshal(o.JSON, &ns); err != nil {
-				return nil, err
-			}
-			defaults.Apply(&ns)
-			return &ns, nil
-		}
-	}
-	ns := &corev1.Namespace{}
-	ns.Name = name
-	defaults.Apply(ns)
-	return ns, nil
-}
-
-func (c corpus) Params(ref cel.ParamRequest) ([]runtime.Object, error) {
-	var out []runtime.Object
-	for _, o := range c.objects[ref.Kind] {
-		if o.APIVersion != ref.APIVersion || (ref.Namespace != "" && o.Namespace != "" && o.Namespace != ref.Namespace) {
-			continue
-		}
-		if ref.Name != "" && o.Name != ref.Name {
-			continue
-		}
-		if ref.Selector != nil && !ref.Selector.Matches(labels.Set(labelsOf(o))) {
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		if err := utiljson.Unmarshal(o.JSON, &u.Object); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return nameOf(out[i]) < nameOf(out[j]) })
-	return out, nil
-}
-
-func labelsOf(o *manifest.Object) map[string]string {
-	md, _ := o.Value["metadata"].(map[string]any)
-	l, _ := md["labels"].(map[string]any)
-	out := make(map[string]string, len(l))
-	for k, v := range l {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return out
 }
