@@ -5,6 +5,8 @@ package apiservertest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -38,6 +40,22 @@ func Start(t testing.TB, dir string, tweak func(*apiserver.Config)) *Server {
 	if dir == "" {
 		dir = t.TempDir()
 	}
+	s, err := Launch(dir, tweak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.T = t
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+// Launch is Start for programs that are not tests (benchmarks): the
+// caller closes the server.
+func Launch(dir string, tweak func(*apiserver.Config)) (*Server, error) {
 	cfg := apiserver.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0,
 		CompactionInterval: time.Hour,
@@ -51,38 +69,47 @@ func Start(t testing.TB, dir string, tweak func(*apiserver.Config)) *Server {
 	}
 	srv, err := apiserver.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{T: t, Srv: srv, Dir: dir, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{Srv: srv, Dir: dir, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Run(ctx) }()
 	select {
 	case <-srv.Ready():
+		return s, nil
 	case err := <-s.done:
 		cancel()
-		t.Fatalf("server stopped before serving: %v", err)
+		return nil, fmt.Errorf("server stopped before serving: %w", err)
 	case <-time.After(90 * time.Second):
 		cancel()
-		t.Fatal("server did not become ready in 90s")
+		<-s.done
+		return nil, errors.New("server did not become ready in 90s")
 	}
-	t.Cleanup(s.Stop)
-	return s
 }
 
-// Stop shuts the server down and waits for it (safe to call twice).
+// Stop shuts the server down and waits for it (safe to call twice),
+// failing the test if it does not stop cleanly.
 func (s *Server) Stop() {
+	if err := s.Close(); err != nil && s.T != nil {
+		s.T.Error(err)
+	}
+}
+
+// Close shuts the server down and waits for it (safe to call twice).
+func (s *Server) Close() error {
 	if s.cancel == nil {
-		return
+		return nil
 	}
 	s.cancel()
 	s.cancel = nil
 	select {
 	case err := <-s.done:
 		if err != nil {
-			s.T.Errorf("server exited: %v", err)
+			return fmt.Errorf("server exited: %w", err)
 		}
+		return nil
 	case <-time.After(30 * time.Second):
-		s.T.Error("server did not stop in 30s")
+		return errors.New("server did not stop in 30s")
 	}
 }
 
@@ -96,12 +123,21 @@ func (s *Server) Kubeconfig(identity string) string {
 // limits.
 func (s *Server) RestConfig(identity string) *rest.Config {
 	s.T.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig(identity))
+	cfg, err := s.Config(identity)
 	if err != nil {
 		s.T.Fatal(err)
 	}
-	cfg.QPS, cfg.Burst = -1, 0
 	return cfg
+}
+
+// Config is RestConfig returning its error.
+func (s *Server) Config(identity string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig(identity))
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	return cfg, nil
 }
 
 // Client is a typed clientset for an identity.
