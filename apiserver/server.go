@@ -173,6 +173,10 @@ func (s *Server) EtcdEndpoints() []string {
 // CA is the cluster's certificate authority (valid after Ready).
 func (s *Server) CA() *auth.CA { return s.ca }
 
+// Registry is where the server's metrics live; components running in
+// the same process register theirs here too, so one /metrics shows all.
+func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
+
 // Run starts etcd (embedded unless external endpoints are given), opens the
 // store, bootstraps the cluster's first objects, writes the kubeconfigs and
 // serves HTTPS until ctx ends.
@@ -196,7 +200,15 @@ func (s *Server) Run(ctx context.Context) error {
 		if r.Computed {
 			continue
 		}
-		sr, err := s.store.Open(ctx, r.Prefix(), r.New, attrsFor(r))
+		// Objects the store makes itself (watch bookmarks) carry their
+		// kind, as client-go's watch decoder requires.
+		gvk := r.GVK()
+		newFunc := func() runtime.Object {
+			o := r.New()
+			o.GetObjectKind().SetGroupVersionKind(gvk)
+			return o
+		}
+		sr, err := s.store.Open(ctx, r.Prefix(), newFunc, attrsFor(r))
 		if err != nil {
 			return fmt.Errorf("apiserver: open %s: %w", r.Resource, err)
 		}

@@ -720,3 +720,38 @@ func TestContentNegotiation(t *testing.T) {
 		t.Fatalf("yaml accept: %d, want 406", code)
 	}
 }
+
+// TestWatchBookmarks: client-go decodes the server's periodic bookmarks
+// (each names its kind, as the watch decoder requires) and informers keep
+// running through them.
+func TestWatchBookmarks(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *apiserver.Config) { c.BookmarkInterval = 200 * time.Millisecond })
+	c := ts.client("admin")
+	ctx := ctxT(t)
+	w, err := c.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed before a bookmark")
+			}
+			switch ev.Type {
+			case watch.Bookmark:
+				cm, ok := ev.Object.(*corev1.ConfigMap)
+				if !ok || cm.ResourceVersion == "" {
+					t.Fatalf("bookmark object %#v", ev.Object)
+				}
+				return
+			case watch.Error:
+				t.Fatalf("watch error instead of a bookmark: %v", apierrors.FromObject(ev.Object))
+			}
+		case <-timeout:
+			t.Fatal("no bookmark in 10s")
+		}
+	}
+}
