@@ -9,6 +9,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -135,6 +136,8 @@ func Resources() []*Resource {
 		apps("daemonsets", "DaemonSet", []string{"ds"}, func() runtime.Object { return &appsv1.DaemonSet{} }),
 		{Group: coordinationv1.GroupName, Version: "v1", Resource: "leases", Kind: "Lease", Namespaced: true,
 			New: func() runtime.Object { return &coordinationv1.Lease{} }},
+		{Group: storagev1.GroupName, Version: "v1", Resource: "storageclasses", Kind: "StorageClass", ShortNames: []string{"sc"},
+			New: func() runtime.Object { return &storagev1.StorageClass{} }},
 		rbac("roles", "Role", true, func() runtime.Object { return &rbacv1.Role{} }),
 		rbac("rolebindings", "RoleBinding", true, func() runtime.Object { return &rbacv1.RoleBinding{} }),
 		rbac("clusterroles", "ClusterRole", false, func() runtime.Object { return &rbacv1.ClusterRole{} }),

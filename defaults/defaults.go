@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -103,6 +104,11 @@ func Apply(obj runtime.Object) {
 	case *rbacv1.ClusterRoleBinding:
 		if o != nil {
 			ClusterRoleBinding(o)
+		}
+	// storage.k8s.io/v1
+	case *storagev1.StorageClass:
+		if o != nil {
+			StorageClass(o)
 		}
 	// admissionregistration.k8s.io/v1
 	case *admissionregistrationv1.ValidatingAdmissionPolicy:

@@ -2,6 +2,7 @@ package printers
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -109,8 +110,25 @@ func storageCases() []goldenCase {
 	deleting.DeletionTimestamp = ptr(ago(30 * second))
 	pvs = append(pvs, deleting)
 
+	localPath := &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "local-path", CreationTimestamp: ago(30 * day),
+			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
+		},
+		Provisioner:       "rancher.io/local-path",
+		ReclaimPolicy:     ptr(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode: ptr(storagev1.VolumeBindingWaitForFirstConsumer),
+	}
+	nfs := &storagev1.StorageClass{
+		ObjectMeta:           clusterMeta("nfs", 2*hour),
+		Provisioner:          "nfs.csi.k8s.io",
+		ReclaimPolicy:        ptr(corev1.PersistentVolumeReclaimRetain),
+		AllowVolumeExpansion: ptr(true),
+	}
+
 	return []goldenCase{
 		{kind: "PersistentVolumeClaim", resource: "persistentvolumeclaims", objects: []runtime.Object{bound, pending, terminating}},
 		{kind: "PersistentVolume", resource: "persistentvolumes", objects: pvs},
+		{group: "storage.k8s.io", kind: "StorageClass", resource: "storageclasses", objects: []runtime.Object{localPath, nfs}},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -42,6 +43,36 @@ func init() {
 		ageColumn(),
 		wideColumn("VolumeMode", "string", pvcSpec["volumeMode"]),
 	}, persistentVolumeClaimCells))
+
+	scDoc := storagev1.StorageClass{}.SwaggerDoc()
+	register("storage.k8s.io", "StorageClass", typed([]metav1.TableColumnDefinition{
+		nameColumn(),
+		column("Provisioner", "string", scDoc["provisioner"]),
+		column("ReclaimPolicy", "string", scDoc["reclaimPolicy"]),
+		column("VolumeBindingMode", "string", scDoc["volumeBindingMode"]),
+		column("AllowVolumeExpansion", "string", scDoc["allowVolumeExpansion"]),
+		ageColumn(),
+	}, storageClassCells))
+}
+
+// storageClassCells follow kubectl: the default class is marked in its
+// name column.
+func storageClassCells(sc *storagev1.StorageClass, now time.Time) []any {
+	name := sc.Name
+	if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" || sc.Annotations["storageclass.beta.kubernetes.io/is-default-class"] == "true" {
+		name += " (default)"
+	}
+	reclaim, mode, expand := string(corev1.PersistentVolumeReclaimDelete), string(storagev1.VolumeBindingImmediate), "false"
+	if sc.ReclaimPolicy != nil {
+		reclaim = string(*sc.ReclaimPolicy)
+	}
+	if sc.VolumeBindingMode != nil {
+		mode = string(*sc.VolumeBindingMode)
+	}
+	if sc.AllowVolumeExpansion != nil && *sc.AllowVolumeExpansion {
+		expand = "true"
+	}
+	return []any{name, sc.Provisioner, reclaim, mode, expand, age(now, sc.CreationTimestamp)}
 }
 
 func persistentVolumeCells(pv *corev1.PersistentVolume, now time.Time) []any {

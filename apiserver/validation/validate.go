@@ -23,6 +23,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -114,6 +115,12 @@ func Validate(obj, old runtime.Object) field.ErrorList {
 	// coordination.k8s.io/v1
 	case *coordinationv1.Lease:
 		return withGenericMeta(o, old, subdomain, validateLeaseSpec(&o.Spec, field.NewPath("spec")))
+	// storage.k8s.io/v1
+	case *storagev1.StorageClass:
+		if old == nil {
+			return withGenericMeta(o, old, subdomain, validateStorageClass(o))
+		}
+		return withGenericMeta(o, old, subdomain, validateStorageClassUpdate(o, old.(*storagev1.StorageClass)))
 	// rbac.authorization.k8s.io/v1
 	case *rbacv1.Role:
 		return withMeta(o, old, pathSegment, validatePolicyRules(o.Rules, true))

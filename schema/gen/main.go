@@ -61,6 +61,7 @@ var Kinds = func() []Kind {
 		"ReplicationController", "ComponentStatus")
 	add("apps", "v1", "apps", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 	add("coordination.k8s.io", "v1", "coordination", "Lease")
+	add("storage.k8s.io", "v1", "storage", "StorageClass")
 	add("rbac.authorization.k8s.io", "v1", "rbac", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 	add("admissionregistration.k8s.io", "v1", "admissionregistration",
 		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
