@@ -137,7 +137,13 @@ func (p *parser) chunk(c chunk) {
 			if i > 0 {
 				return
 			}
-			err = unmarshalSafe(c.data, &doc)
+			// parseFast builds the same tree for the YAML most manifests
+			// use; anything else, and every syntax error, goes to yaml.v3.
+			if n, ok := parseFast(c.data); ok {
+				doc = *n
+			} else {
+				err = unmarshalSafe(c.data, &doc)
+			}
 		} else {
 			err = decodeSafe(dec, &doc)
 		}
