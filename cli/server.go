@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -29,60 +32,89 @@ func serverFlags(fs *pflag.FlagSet, cfg *apiserver.Config, endpoints *string) {
 	fs.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watches resuming from a resourceVersion")
 }
 
-// runServer starts an API server from flags and blocks until the command's
-// context ends; onReady, if set, runs once it serves.
-func runServer(cmd *cobra.Command, cfg apiserver.Config, endpoints string, onReady func(*apiserver.Server)) error {
+// runServer starts the API server and the other control-plane components
+// from flags and blocks until the command's context ends; onReady, if
+// set, runs once the API server serves.
+func runServer(cmd *cobra.Command, cfg apiserver.Config, endpoints string, comps componentsConfig, onReady func(*apiserver.Server)) error {
+	if err := comps.validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	apiserver.TuneGC()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	if !comps.runs(componentAPIServer) {
+		return runComponents(ctx, comps, func(string) string { return comps.Kubeconfig }, prometheus.NewRegistry())
+	}
 	cfg.EtcdEndpoints = splitList(endpoints)
 	cfg.Logger = slog.Default()
 	srv, err := apiserver.New(cfg)
 	if err != nil {
 		return err
 	}
-	if onReady != nil {
-		go func() {
-			select {
-			case <-srv.Ready():
-				onReady(srv)
-			case <-cmd.Context().Done():
-			}
-		}()
+	compErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-srv.Ready():
+		case <-ctx.Done():
+			compErr <- nil
+			return
+		}
+		if onReady != nil {
+			onReady(srv)
+		}
+		kubeconfig := func(identity string) string { return filepath.Join(cfg.DataDir, identity+".kubeconfig") }
+		err := runComponents(ctx, comps, kubeconfig, srv.Registry())
+		if err != nil && ctx.Err() == nil {
+			slog.Error("a control-plane component stopped; stopping the server", "err", err)
+			cancel()
+		}
+		compErr <- err
+	}()
+	err = srv.Run(ctx)
+	cancel()
+	if cerr := <-compErr; err == nil && cerr != nil && cmd.Context().Err() == nil {
+		err = cerr
 	}
-	return srv.Run(cmd.Context())
+	return err
 }
 
 func newServerCmd() *cobra.Command {
 	var cfg apiserver.Config
 	var endpoints string
+	var comps componentsConfig
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the API server (with embedded etcd unless --etcd-endpoints is given)",
+		Short: "Run the control plane: API server (with embedded etcd unless --etcd-endpoints is given) and scheduler",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd, cfg, endpoints, nil)
+			return runServer(cmd, cfg, endpoints, comps, nil)
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
+	componentFlags(cmd.Flags(), &comps)
 	return cmd
 }
 
 // newUpCmd runs the whole appliance on one machine. Today that is the API
-// server; the controller manager, scheduler and node agent join it as they
-// land.
+// server and the scheduler; the controller manager and node agent join
+// them as they land.
 func newUpCmd() *cobra.Command {
 	var cfg apiserver.Config
 	var endpoints string
+	var comps componentsConfig
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run the appliance on this machine (API server with embedded etcd)",
+		Short: "Run the appliance on this machine (API server with embedded etcd, scheduler)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd, cfg, endpoints, func(srv *apiserver.Server) {
+			return runServer(cmd, cfg, endpoints, comps, func(srv *apiserver.Server) {
 				fmt.Fprintf(cmd.OutOrStdout(), "cairn is up at https://%s\n  admin:  kubectl --kubeconfig %s/admin.kubeconfig get nodes,pods -A\n  viewer: kubectl --kubeconfig %s/viewer.kubeconfig get all -A\n",
 					srv.Addr(), cfg.DataDir, cfg.DataDir)
 			})
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
+	componentFlags(cmd.Flags(), &comps)
 	cmd.Flags().Lookup("data-dir").DefValue = ".cairn"
 	_ = cmd.Flags().Set("data-dir", ".cairn")
 	return cmd

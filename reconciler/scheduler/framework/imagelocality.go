@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,8 @@ func (*ImageLocality) Name() string { return ImageLocalityName }
 
 type imageLocalityState struct {
 	snap   *Snapshot
-	images []string // the pod's images, normalised
+	images     []string // the pod's images that some node has, normalised
+	containers int      // the pod's containers and init containers
 }
 
 // PreScore records the pod's images and the snapshot that counts the
@@ -43,6 +45,10 @@ func (*ImageLocality) PreScore(_ context.Context, state *CycleState, pod *corev1
 	for i := range pod.Spec.Containers {
 		s.images = append(s.images, normalizedImageName(pod.Spec.Containers[i].Image))
 	}
+	s.containers = len(s.images)
+	// Images no node has cannot score: drop them, so that Score need not
+	// look into every node's images (a cache miss per node) for nothing.
+	s.images = slices.DeleteFunc(s.images, func(img string) bool { return snap.ImageNumNodes(img) == 0 })
 	state.Write(imageLocalityPreScoreKey, s)
 	return nil
 }
@@ -54,6 +60,9 @@ func (*ImageLocality) Score(_ context.Context, state *CycleState, _ *corev1.Pod,
 		return 0, NewStatus(Error, "ImageLocality: PreScore did not run")
 	}
 	s := v.(*imageLocalityState)
+	if len(s.images) == 0 {
+		return imageScore(0, s.containers), nil
+	}
 	total := s.snap.NumNodes()
 	var sum int64
 	for _, img := range s.images {
@@ -62,7 +71,7 @@ func (*ImageLocality) Score(_ context.Context, state *CycleState, _ *corev1.Pod,
 			sum += int64(float64(st.Size) * spread)
 		}
 	}
-	return imageScore(sum, len(s.images)), nil
+	return imageScore(sum, s.containers), nil
 }
 
 // imageScore maps the summed scaled sizes to [0, 100] between the

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cairn-dev/cairn/reconciler/scheduler"
+)
+
+// The components `cairn server` can run; all by default.
+const (
+	componentAPIServer = "apiserver"
+	componentScheduler = "scheduler"
+)
+
+var allComponents = []string{componentAPIServer, componentScheduler}
+
+// componentsConfig is what the control-plane components other than the
+// API server need: which of them run, and how they reach the API.
+type componentsConfig struct {
+	Components []string
+	// Kubeconfig for components when the API server runs elsewhere; with
+	// a local API server each component uses its own identity's
+	// kubeconfig from the data dir.
+	Kubeconfig  string
+	LeaderElect bool
+}
+
+func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
+	fs.StringSliceVar(&cfg.Components, "components", allComponents, "control-plane components to run: "+strings.Join(allComponents, ", "))
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig the components use when the apiserver component does not run here")
+	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "components campaign for their lease, so that one instance is active among several servers sharing an etcd cluster")
+}
+
+func (c componentsConfig) runs(name string) bool { return slices.Contains(c.Components, name) }
+
+func (c componentsConfig) validate() error {
+	for _, name := range c.Components {
+		if !slices.Contains(allComponents, name) {
+			return fmt.Errorf("--components: unknown component %q (known: %s)", name, strings.Join(allComponents, ", "))
+		}
+	}
+	if len(c.Components) == 0 {
+		return fmt.Errorf("--components: none given")
+	}
+	if !c.runs(componentAPIServer) && c.Kubeconfig == "" {
+		return fmt.Errorf("--kubeconfig is required when the apiserver component does not run here")
+	}
+	return nil
+}
+
+// runComponents runs the non-API-server components until ctx ends.
+// kubeconfig names the kubeconfig file of an identity; reg collects
+// their metrics.
+func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(identity string) string, reg prometheus.Registerer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(allComponents))
+	running := 0
+	if c.runs(componentScheduler) {
+		client, err := clientFor(kubeconfig("scheduler"))
+		if err != nil {
+			return fmt.Errorf("scheduler: %w", err)
+		}
+		s, err := scheduler.New(scheduler.Config{Client: client, LeaderElect: c.LeaderElect, Registerer: reg, Logger: slog.Default()})
+		if err != nil {
+			return err
+		}
+		running++
+		go func() { errs <- s.Run(ctx) }()
+	}
+	// The first component to stop stops the others.
+	var first error
+	for range running {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+		cancel()
+	}
+	return first
+}
+
+// clientFor builds a client from a kubeconfig file, with client-side
+// rate limits off: the components are the cluster's own and the API
+// server applies its own limits.
+func clientFor(path string) (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	return kubernetes.NewForConfig(cfg)
+}
