@@ -270,11 +270,15 @@ func measure(ctx context.Context, w workload, creators int, cpuProfile string, l
 	return result{w: w, nodes: w.nodes, pods: w.pods, created: created, elapsed: elapsed, cpu: cpu, registered: registered}, nil
 }
 
+// clientset speaks protobuf, as kube-scheduler's and scheduler_perf's
+// clients do.
 func clientset(srv *apiservertest.Server, identity string) (*kubernetes.Clientset, error) {
 	cfg, err := srv.Config(identity)
 	if err != nil {
 		return nil, err
 	}
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	return kubernetes.NewForConfig(cfg)
 }
 
