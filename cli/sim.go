@@ -57,7 +57,7 @@ func simFlags(fs *pflag.FlagSet, cfg *simConfig) {
 	fs.DurationVar(&cfg.StartDelay, "start-delay", 0, "how long a pod bound to a node stays Pending before it runs")
 	fs.DurationVar(&cfg.StopDelay, "stop-delay", 0, "how long a deleted pod takes to stop")
 	fs.DurationVar(&cfg.RenewInterval, "renew-interval", 10*time.Second, "how often each node renews its Lease")
-	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Minute, "how often each node posts its status when nothing changed")
+	fs.DurationVar(&cfg.StatusInterval, "status-interval", 5*time.Minute, "how often each node posts its status when nothing changed (the kubelet's nodeStatusReportFrequency)")
 	fs.BoolVar(&cfg.NoPods, "no-pods", false, "only register and heartbeat nodes; leave pods alone")
 	fs.Float32Var(&cfg.QPS, "qps", 0, "client-side limit of requests per second to the API server (0: none)")
 	fs.IntVar(&cfg.Burst, "burst", 0, "client-side burst above --qps")

@@ -38,7 +38,7 @@ func TestSimFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := cfg.clusterConfig(nil, nil)
-	if sc.StartDelay != 2*time.Second || sc.RenewInterval != 5*time.Second || sc.StatusInterval != time.Minute || !sc.NoPods || sc.Workers != 8 {
+	if sc.StartDelay != 2*time.Second || sc.RenewInterval != 5*time.Second || sc.StatusInterval != 5*time.Minute || !sc.NoPods || sc.Workers != 8 {
 		t.Errorf("cluster config %+v", sc)
 	}
 	specs := sim.Generate(cfg.Nodes, o)

@@ -80,7 +80,8 @@ type Config struct {
 	Client kubernetes.Interface
 	Nodes  []NodeSpec
 	// RenewInterval of each node's Lease (default 10s), StatusInterval of
-	// its NodeStatus posts when nothing changed (default 1m) and
+	// its NodeStatus posts when nothing changed (default 5m, the kubelet's
+	// nodeStatusReportFrequency) and
 	// LeaseDuration written in the Lease (default 40s).
 	RenewInterval, StatusInterval, LeaseDuration time.Duration
 	// StartDelay is how long a pod bound to a node stays Pending before it
@@ -101,7 +102,7 @@ func (c *Config) setDefaults() {
 		c.RenewInterval = 10 * time.Second
 	}
 	if c.StatusInterval <= 0 {
-		c.StatusInterval = time.Minute
+		c.StatusInterval = 5 * time.Minute
 	}
 	if c.LeaseDuration <= 0 {
 		c.LeaseDuration = 40 * time.Second
