@@ -78,9 +78,9 @@ type Scheduler struct {
 	// bound counts accepted bindings; lastBind is when the last one
 	// was accepted (unix nanoseconds).
 	bound, lastBind atomic.Int64
-	recorder   record.EventRecorder
-	events     record.EventBroadcaster
-	metrics    *metrics
+	recorder        record.EventRecorder
+	events          record.EventBroadcaster
+	metrics         *metrics
 
 	binding sync.WaitGroup
 	synced  chan struct{}

@@ -30,7 +30,7 @@ type ImageLocality struct{}
 func (*ImageLocality) Name() string { return ImageLocalityName }
 
 type imageLocalityState struct {
-	snap   *Snapshot
+	snap       *Snapshot
 	images     []string // the pod's images that some node has, normalised
 	containers int      // the pod's containers and init containers
 }
