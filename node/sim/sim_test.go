@@ -254,8 +254,8 @@ func TestRegister(t *testing.T) {
 	if spread < 50*time.Millisecond {
 		t.Errorf("20 leases renewed within %v of each other: not spread over the interval", spread)
 	}
-	if c.tick != 10*time.Millisecond || c.leaseSlots != 20 || c.statusSlots != 6000 {
-		t.Errorf("tick %v, %d lease slots, %d status slots; want 10ms, 20, 6000", c.tick, c.leaseSlots, c.statusSlots)
+	if c.tick != 10*time.Millisecond || c.leaseSlots != 20 || c.statusSlots != 30000 {
+		t.Errorf("tick %v, %d lease slots, %d status slots; want 10ms, 20, 30000 (5m status interval)", c.tick, c.leaseSlots, c.statusSlots)
 	}
 	if st := c.Stats(); st.LeaseRenewals < 40 || st.Errors != 0 {
 		t.Errorf("stats %+v: want 40+ lease writes, no errors", st)
