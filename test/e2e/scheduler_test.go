@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -599,4 +600,122 @@ func TestSchedulerNeverOvercommits(t *testing.T) {
 			t.Errorf("node %s runs %d pods, want 60", name, got)
 		}
 	}
+}
+
+// TestSchedulerLeaderElectionAndProfiles: of two schedulers campaigning for
+// kube-system/kube-scheduler one binds; when it stops the other takes
+// over within the lease duration. Pods naming another schedulerName are
+// left alone; metrics count the attempts.
+func TestSchedulerLeaderElectionAndProfiles(t *testing.T) {
+	ts := startServer(t, t.TempDir(), nil)
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nodes, err := sim.New(sim.Config{Client: ts.client("admin"), NoPods: true, Logger: quiet,
+		Nodes: []sim.NodeSpec{{Name: "n-0"}, {Name: "n-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = nodes.Run(ctx) })
+	<-nodes.Registered()
+
+	type instance struct {
+		s       *scheduler.Scheduler
+		reg     *prometheus.Registry
+		stop    context.CancelFunc
+		stopped chan struct{}
+	}
+	start := func(id string) *instance {
+		reg := prometheus.NewRegistry()
+		s, err := scheduler.New(scheduler.Config{Client: ts.client("scheduler"), Logger: quiet, Registerer: reg,
+			LeaderElect: true, Identity: id, LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ictx, stop := context.WithCancel(ctx)
+		in := &instance{s: s, reg: reg, stop: stop, stopped: make(chan struct{})}
+		wg.Go(func() {
+			defer close(in.stopped)
+			if err := s.Run(ictx); err != nil {
+				t.Errorf("scheduler %s: %v", id, err)
+			}
+		})
+		return in
+	}
+	a, b := start("a"), start("b")
+	admin := ts.client("admin")
+	lctx := ctxT(t)
+	holder := func() string {
+		l, err := admin.CoordinationV1().Leases("kube-system").Get(lctx, "kube-scheduler", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	eventually(t, 10*time.Second, "a leader", func() bool { return holder() != "" })
+	leader, standby := a, b
+	if holder() == "b" {
+		leader, standby = b, a
+	}
+	pod := func(name, schedulerName string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+			SchedulerName: schedulerName, Containers: []corev1.Container{{Name: "c", Image: "app", Resources: requests("100m", "64Mi")}}}}
+	}
+	bound := func(name string) bool {
+		p, err := admin.CoreV1().Pods("default").Get(lctx, name, metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName != ""
+	}
+	for _, p := range []*corev1.Pod{pod("first", ""), pod("elsewhere", "other-scheduler")} {
+		if _, err := admin.CoreV1().Pods("default").Create(lctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "the leader to bind a pod", func() bool { return bound("first") })
+	if n, _ := leader.s.Bound(); n != 1 {
+		t.Errorf("leader bound %d pods, want 1", n)
+	}
+	if n, _ := standby.s.Bound(); n != 0 {
+		t.Errorf("standby bound %d pods, want 0", n)
+	}
+	if got := counter(t, leader.reg, "scheduler_schedule_attempts_total", "scheduled"); got != 1 {
+		t.Errorf("scheduler_schedule_attempts_total{result=scheduled} = %v, want 1", got)
+	}
+
+	leader.stop()
+	<-leader.stopped
+	took := time.Now()
+	if _, err := admin.CoreV1().Pods("default").Create(lctx, pod("second", ""), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the standby to take over and bind", func() bool { return bound("second") })
+	t.Logf("standby bound a pod %v after the leader stopped", time.Since(took).Round(time.Millisecond))
+	if time.Since(took) > 3*time.Second {
+		t.Errorf("takeover took %v, longer than the 2s lease plus a retry", time.Since(took))
+	}
+	if bound("elsewhere") {
+		t.Error("a pod naming another scheduler was bound")
+	}
+}
+
+func counter(t *testing.T, g prometheus.Gatherer, name, result string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
