@@ -374,3 +374,31 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestNewerFieldsFromGoTypes: fields the k8s.io/api types have and the
+// OpenAPI documents predate (a kubelet's status.hostIPs, sidecar
+// containers' restartPolicy, resize status) are accepted; unknown fields
+// still are not.
+func TestNewerFieldsFromGoTypes(t *testing.T) {
+	v := New()
+	pod := k8sschema.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	doc := map[string]any{
+		"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"},
+		"spec": map[string]any{
+			"initContainers": []any{map[string]any{"name": "proxy", "image": "envoy", "restartPolicy": "Always"}},
+			"containers":     []any{map[string]any{"name": "app", "image": "app", "resizePolicy": []any{map[string]any{"resourceName": "cpu", "restartPolicy": "NotRequired"}}}},
+		},
+		"status": map[string]any{
+			"hostIPs":            []any{map[string]any{"ip": "10.0.0.1"}},
+			"observedGeneration": int64(1),
+		},
+	}
+	errs, err := v.Validate(pod, doc)
+	if err != nil || len(errs) != 0 {
+		t.Fatalf("newer fields refused: %v %v", errs, err)
+	}
+	doc["status"].(map[string]any)["hostIPz"] = []any{}
+	if errs, _ := v.Validate(pod, doc); len(errs) == 0 {
+		t.Fatal("an unknown status field was accepted")
+	}
+}

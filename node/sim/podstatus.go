@@ -79,9 +79,8 @@ func desiredPodStatus(pod *corev1.Pod, plan podPlan, r podRun) (corev1.PodStatus
 		start = *s.StartTime
 	}
 	s.StartTime = &start
-	// hostIPs and observedGeneration are left out: the API server's
-	// schemas do not know them yet.
-	s.HostIP = r.hostIP
+	s.HostIP, s.HostIPs = r.hostIP, []corev1.HostIP{{IP: r.hostIP}}
+	s.ObservedGeneration = pod.Generation
 	s.PodIP, s.PodIPs = r.podIP, []corev1.PodIP{{IP: r.podIP}}
 
 	phase := corev1.PodRunning

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -201,12 +202,15 @@ func Generate(srcs []Source, goSrc GoSource, kinds []Kind) (map[string][]byte, m
 		}
 		goText = b
 	}
-	return Convert(srcs, docs, goSrc, goText, kinds)
+	return Convert(srcs, docs, goSrc, goText, kinds, RootTypes(kinds))
 }
 
 // Convert is Generate over in-memory documents; it is a pure function of its
 // inputs so that its output is deterministic.
-func Convert(srcs []Source, docs [][]byte, goSrc GoSource, goText []byte, kinds []Kind) (map[string][]byte, map[string]string, error) {
+//
+// goTypes, when given, maps kinds' root definitions to their Go types: the
+// fields those have and the documents lack are added (see addGoFields).
+func Convert(srcs []Source, docs [][]byte, goSrc GoSource, goText []byte, kinds []Kind, goTypes map[string]reflect.Type) (map[string][]byte, map[string]string, error) {
 	pool := map[string]any{}       // definition name -> normalized schema
 	poolSrc := map[string]string{} // definition name -> source name
 	for i, s := range srcs {
@@ -234,6 +238,9 @@ func Convert(srcs []Source, docs [][]byte, goSrc GoSource, goText []byte, kinds 
 	}
 	for name, d := range special {
 		pool[name] = d
+	}
+	if goTypes != nil {
+		addGoFields(pool, goTypes)
 	}
 
 	files := map[string][]byte{}

@@ -43,7 +43,7 @@ func convertFixture(t *testing.T) map[string][]byte {
 		[]Source{{Name: "v3"}, {Name: "v2"}},
 		[][]byte{[]byte(fixtureV3), []byte(fixtureV2)},
 		GoSource{}, nil,
-		[]Kind{{Group: "test.cairn.dev", Version: "v1", Kind: "Widget", Def: "io.k8s.api.test.v1.Widget"}})
+		[]Kind{{Group: "test.cairn.dev", Version: "v1", Kind: "Widget", Def: "io.k8s.api.test.v1.Widget"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
