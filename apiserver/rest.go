@@ -563,7 +563,7 @@ func (s *Server) prepareUpdate(q *request, cur, next runtime.Object) (storage.Up
 	if apiequality.Semantic.DeepEqual(cur, next) {
 		return storage.Update{}, errNoChange{current: cur}
 	}
-	if nm.GetDeletionTimestamp() != nil && len(nm.GetFinalizers()) == 0 && !isGracefulPod(next) {
+	if nm.GetDeletionTimestamp() != nil && len(nm.GetFinalizers()) == 0 && !isGracefulPod(next) && !namespaceHeld(next) {
 		return storage.Update{Object: next, Delete: true, Releases: s.alloc.releasesFor(cur)}, nil
 	}
 	claims, err := s.alloc.claimsFor(q.ctx, s.stores, next, cur)
@@ -619,6 +619,15 @@ func resetField(obj runtime.Object, name string) {
 	if f := v.FieldByName(name); f.IsValid() && f.CanSet() {
 		f.Set(reflect.Zero(f.Type()))
 	}
+}
+
+// namespaceHeld: a namespace being deleted stays while spec.finalizers
+// (the namespace controller's "kubernetes") remain, whatever updates it
+// gets meanwhile; the finalize call that empties them deletes it, as
+// Kubernetes' ShouldDeleteNamespaceDuringUpdate.
+func namespaceHeld(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
 }
 
 func isGracefulPod(obj runtime.Object) bool {
