@@ -9,19 +9,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/cairn-dev/cairn/reconciler/manager"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
 )
 
 // The components `cairn server` can run; all by default.
 const (
-	componentAPIServer = "apiserver"
-	componentScheduler = "scheduler"
+	componentAPIServer         = "apiserver"
+	componentControllerManager = "controller-manager"
+	componentScheduler         = "scheduler"
 )
 
-var allComponents = []string{componentAPIServer, componentScheduler}
+var allComponents = []string{componentAPIServer, componentControllerManager, componentScheduler}
 
 // componentsConfig is what the control-plane components other than the
 // API server need: which of them run, and how they reach the API.
@@ -65,6 +69,26 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 	defer cancel()
 	errs := make(chan error, len(allComponents))
 	running := 0
+	if c.runs(componentControllerManager) {
+		cfg, err := restConfigFor(kubeconfig("controller-manager"))
+		if err != nil {
+			return fmt.Errorf("controller manager: %w", err)
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("controller manager: %w", err)
+		}
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("controller manager: %w", err)
+		}
+		m, err := manager.New(manager.Config{Client: client, Dynamic: dyn, LeaderElect: c.LeaderElect, Registerer: reg, Logger: slog.Default()})
+		if err != nil {
+			return err
+		}
+		running++
+		go func() { errs <- m.Run(ctx) }()
+	}
 	if c.runs(componentScheduler) {
 		client, err := clientFor(kubeconfig("scheduler"))
 		if err != nil {
@@ -92,10 +116,23 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 // rate limits off: the components are the cluster's own and the API
 // server applies its own limits.
 func clientFor(path string) (*kubernetes.Clientset, error) {
+	cfg, err := restConfigFor(path)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// restConfigFor loads a kubeconfig for a control-plane component:
+// protobuf, as Kubernetes' components speak, and no client-side rate
+// limit.
+func restConfigFor(path string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = -1, 0
-	return kubernetes.NewForConfig(cfg)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return cfg, nil
 }

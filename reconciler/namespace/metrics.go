@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	ctrlmetrics "github.com/cairn-dev/cairn/reconciler/metrics"
 )
 
 type metrics struct {
@@ -28,9 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Number of namespaces finalized by the namespace controller, by the result.",
 		}, []string{"result"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.syncs, m.duration, m.finalizes)
-	}
+	m.syncs = ctrlmetrics.Register(reg, m.syncs)
+	m.duration = ctrlmetrics.Register(reg, m.duration)
+	m.finalizes = ctrlmetrics.Register(reg, m.finalizes)
 	return m
 }
 

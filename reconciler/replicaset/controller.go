@@ -1,0 +1,597 @@
+// Package replicaset is cairn's ReplicaSet controller, Kubernetes'
+// pkg/controller/replicaset re-implemented in the sample-controller
+// pattern: informer events enqueue ReplicaSet keys into a rate-limited
+// workqueue; workers run a level-triggered sync per key that adopts and
+// releases pods, creates or deletes pods toward spec.replicas and writes
+// the status. Expectations keep a sync from acting on a cache that does
+// not yet show the previous sync's creates and deletes.
+package replicaset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	ctrlmetrics "github.com/cairn-dev/cairn/reconciler/metrics"
+)
+
+// Name is the controller's name in the controller manager, its
+// workqueue's name and the metrics' controller label.
+const Name = "replicaset"
+
+// DefaultBurstReplicas is how many pods one sync creates or deletes at
+// most, Kubernetes' BurstReplicas.
+const DefaultBurstReplicas = 500
+
+// Event reasons, as Kubernetes'.
+const (
+	SuccessfulCreate = "SuccessfulCreate"
+	FailedCreate     = "FailedCreate"
+	SuccessfulDelete = "SuccessfulDelete"
+	FailedDelete     = "FailedDelete"
+)
+
+var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+
+// Options configures a Controller. Zero values take the defaults noted.
+type Options struct {
+	// Clock for expectations and availability; default the real clock.
+	Clock clock.Clock
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer for controller_sync_duration_seconds{controller}; nil
+	// registers nowhere. Controllers sharing a Registerer share the
+	// histogram.
+	Registerer prometheus.Registerer
+	// MetricsProvider for the workqueue's metrics (workqueue_depth{name},
+	// ...); nil: none.
+	MetricsProvider workqueue.MetricsProvider
+	// BurstReplicas: most creates or deletes per sync; default 500.
+	BurstReplicas int
+}
+
+// Controller is the ReplicaSet controller.
+type Controller struct {
+	client   kubernetes.Interface
+	log      *slog.Logger
+	clock    clock.Clock
+	burst    int
+	rsLister appslisters.ReplicaSetLister
+	rsIndex  cache.Indexer
+	podList  corelisters.PodLister
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	exp      *expectations
+	events   record.EventBroadcaster
+	recorder record.EventRecorder
+	syncDur  prometheus.Observer
+}
+
+// New builds the controller and registers its event handlers on the
+// factory's ReplicaSet and Pod informers; the caller starts the factory.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, opts Options) *Controller {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BurstReplicas <= 0 {
+		opts.BurstReplicas = DefaultBurstReplicas
+	}
+	rsInf := factory.Apps().V1().ReplicaSets()
+	podInf := factory.Core().V1().Pods()
+	c := &Controller{
+		client:   client,
+		log:      opts.Logger.With("controller", Name),
+		clock:    opts.Clock,
+		burst:    opts.BurstReplicas,
+		rsLister: rsInf.Lister(),
+		rsIndex:  rsInf.Informer().GetIndexer(),
+		podList:  podInf.Lister(),
+		synced:   []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, MetricsProvider: opts.MetricsProvider}),
+		exp:     newExpectations(opts.Clock),
+		events:  record.NewBroadcaster(),
+		syncDur: syncDuration(opts.Registerer).WithLabelValues(Name),
+	}
+	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"})
+	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
+		DeleteFunc: c.deleteRS,
+	})
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	})
+	return c
+}
+
+// syncDuration registers the sync latency histogram, or finds the one
+// another controller registered.
+func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "controller_sync_duration_seconds",
+		Help:    "Latency of one sync of one object by a controller, in seconds.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"controller"})
+	return ctrlmetrics.Register(reg, h)
+}
+
+// Run waits for the informers to sync and runs workers until ctx ends;
+// it returns once every worker has stopped.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	defer c.events.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("replicaset: informers did not sync")
+	}
+	if workers <= 0 {
+		workers = 1
+	}
+	c.log.Info("starting workers", "workers", workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.processNext(ctx) {
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	start := time.Now()
+	err := c.sync(ctx, key)
+	c.syncDur.Observe(time.Since(start).Seconds())
+	if err == nil {
+		c.queue.Forget(key)
+		return true
+	}
+	if ctx.Err() == nil {
+		c.log.Info("sync failed; requeued", "key", key, "err", err)
+	}
+	c.queue.AddRateLimited(key)
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) deleteRS(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	c.exp.forget(key)
+	c.queue.Add(key)
+}
+
+// resolve finds the ReplicaSet a controller reference names, if it is
+// still the same object (same UID).
+func (c *Controller) resolve(ns string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
+	if ref == nil || ref.Kind != rsKind.Kind || ref.APIVersion != rsKind.GroupVersion().String() {
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(ns).Get(ref.Name)
+	if err != nil || rs.UID != ref.UID {
+		return nil
+	}
+	return rs
+}
+
+// matching lists the ReplicaSets whose selector matches an orphan pod.
+func (c *Controller) matching(p *corev1.Pod) []*appsv1.ReplicaSet {
+	all, err := c.rsLister.ReplicaSets(p.Namespace).List(labels.Everything())
+	if err != nil || len(p.Labels) == 0 {
+		return nil
+	}
+	var out []*appsv1.ReplicaSet
+	for _, rs := range all {
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+func rsKey(rs *appsv1.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
+
+func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
+
+func (c *Controller) addPod(obj any) {
+	p := obj.(*corev1.Pod)
+	if p.DeletionTimestamp != nil {
+		// A restarted controller sees pods already being deleted.
+		c.deletePod(p)
+		return
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		if rs := c.resolve(p.Namespace, ref); rs != nil {
+			c.exp.creationObserved(rsKey(rs))
+			c.queue.Add(rsKey(rs))
+		}
+		return
+	}
+	for _, rs := range c.matching(p) {
+		c.queue.Add(rsKey(rs))
+	}
+}
+
+func (c *Controller) updatePod(old, cur any) {
+	op, cp := old.(*corev1.Pod), cur.(*corev1.Pod)
+	if op.ResourceVersion == cp.ResourceVersion {
+		return
+	}
+	labelsChanged := !labels.Equals(op.Labels, cp.Labels)
+	if cp.DeletionTimestamp != nil {
+		c.deletePod(cp)
+		if labelsChanged {
+			c.deletePod(op)
+		}
+		return
+	}
+	curRef, oldRef := metav1.GetControllerOf(cp), metav1.GetControllerOf(op)
+	if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
+		if rs := c.resolve(op.Namespace, oldRef); rs != nil {
+			c.queue.Add(rsKey(rs))
+		}
+	}
+	if curRef != nil {
+		rs := c.resolve(cp.Namespace, curRef)
+		if rs == nil {
+			return
+		}
+		c.queue.Add(rsKey(rs))
+		// A pod that just became ready becomes available minReadySeconds
+		// later: look again then.
+		if !isReady(op) && isReady(cp) && rs.Spec.MinReadySeconds > 0 {
+			c.queue.AddAfter(rsKey(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
+		}
+		return
+	}
+	if labelsChanged || oldRef != nil {
+		for _, rs := range c.matching(cp) {
+			c.queue.Add(rsKey(rs))
+		}
+	}
+}
+
+func (c *Controller) deletePod(obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		t, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			return
+		}
+		if p, ok = t.Obj.(*corev1.Pod); !ok {
+			return
+		}
+	}
+	rs := c.resolve(p.Namespace, metav1.GetControllerOf(p))
+	if rs == nil {
+		return
+	}
+	c.exp.deletionObserved(rsKey(rs), podKey(p))
+	c.queue.Add(rsKey(rs))
+}
+
+// sync brings one ReplicaSet toward its spec: claim pods, create or
+// delete the difference when the expectations allow, write the status.
+// It is level-triggered and safe to re-run.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.exp.forget(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	needsSync := c.exp.satisfied(key)
+	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+	if err != nil {
+		c.log.Info("invalid selector", "replicaset", key, "err", err)
+		return nil
+	}
+	all, err := c.podList.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var active []*corev1.Pod
+	for _, p := range all {
+		if isActive(p) {
+			active = append(active, p)
+		}
+	}
+	pods, err := c.claim(ctx, rs, sel, active)
+	if err != nil {
+		return err
+	}
+	var manageErr error
+	if needsSync && rs.DeletionTimestamp == nil {
+		manageErr = c.manage(ctx, key, rs, pods)
+	}
+	rs = rs.DeepCopy()
+	next := c.status(rs, pods, manageErr)
+	updated, err := c.writeStatus(ctx, rs, next)
+	if err != nil {
+		return err
+	}
+	if manageErr == nil && updated.Spec.MinReadySeconds > 0 &&
+		updated.Status.ReadyReplicas == *updated.Spec.Replicas &&
+		updated.Status.AvailableReplicas != *updated.Spec.Replicas {
+		c.queue.AddAfter(key, time.Duration(updated.Spec.MinReadySeconds)*time.Second)
+	}
+	return manageErr
+}
+
+// claim is Kubernetes' PodControllerRefManager.ClaimPods: keep the pods
+// this ReplicaSet controls and that still match, release those that no
+// longer match, adopt matching orphans; pods controlled by others are
+// left alone.
+func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel labels.Selector, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	var out []*corev1.Pod
+	var errs []error
+	canAdopt := rs.DeletionTimestamp == nil
+	checked := false
+	for _, p := range pods {
+		match := sel.Matches(labels.Set(p.Labels))
+		ref := metav1.GetControllerOf(p)
+		switch {
+		case ref != nil && ref.UID == rs.UID:
+			if match {
+				out = append(out, p)
+				continue
+			}
+			if rs.DeletionTimestamp != nil {
+				continue
+			}
+			if err := c.release(ctx, rs, p); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		case ref != nil:
+			// Controlled by someone else.
+		case !match || p.DeletionTimestamp != nil || !canAdopt:
+		default:
+			if !checked {
+				// Adopt only if the ReplicaSet is still there and not
+				// being deleted, read past the cache (kube's canAdopt).
+				checked = true
+				fresh, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+				if err != nil || fresh.UID != rs.UID || fresh.DeletionTimestamp != nil {
+					canAdopt = false
+					if err != nil {
+						errs = append(errs, err)
+					}
+					continue
+				}
+			}
+			if err := c.adopt(ctx, rs, p); err != nil {
+				if !apierrors.IsNotFound(err) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
+	return *metav1.NewControllerRef(rs, rsKind)
+}
+
+// patchOwners replaces a pod's ownerReferences, conditional on the
+// resourceVersion the decision was made on.
+func (c *Controller) patchOwners(ctx context.Context, p *corev1.Pod, refs []metav1.OwnerReference) error {
+	if refs == nil {
+		refs = []metav1.OwnerReference{}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": refs, "uid": p.UID, "resourceVersion": p.ResourceVersion,
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+func (c *Controller) adopt(ctx context.Context, rs *appsv1.ReplicaSet, p *corev1.Pod) error {
+	refs := append(append([]metav1.OwnerReference(nil), p.OwnerReferences...), controllerRef(rs))
+	if err := c.patchOwners(ctx, p, refs); err != nil {
+		return fmt.Errorf("adopting pod %s: %w", podKey(p), err)
+	}
+	c.log.Debug("adopted pod", "replicaset", rsKey(rs), "pod", p.Name)
+	return nil
+}
+
+func (c *Controller) release(ctx context.Context, rs *appsv1.ReplicaSet, p *corev1.Pod) error {
+	var refs []metav1.OwnerReference
+	for _, r := range p.OwnerReferences {
+		if r.UID != rs.UID {
+			refs = append(refs, r)
+		}
+	}
+	if err := c.patchOwners(ctx, p, refs); err != nil {
+		return fmt.Errorf("releasing pod %s: %w", podKey(p), err)
+	}
+	c.log.Debug("released pod", "replicaset", rsKey(rs), "pod", p.Name)
+	return nil
+}
+
+// manage creates or deletes pods toward spec.replicas, at most burst per
+// sync, setting expectations first.
+func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) error {
+	want := int(1)
+	if rs.Spec.Replicas != nil {
+		want = int(*rs.Spec.Replicas)
+	}
+	diff := len(pods) - want
+	switch {
+	case diff < 0:
+		n := min(-diff, c.burst)
+		c.exp.expectCreations(key, n)
+		created, err := slowStartBatch(n, 1, func() error { return c.createPod(ctx, key, rs) })
+		// Creations not issued will never be observed.
+		for range n - created {
+			c.exp.creationObserved(key)
+		}
+		return err
+	case diff > 0:
+		n := min(diff, c.burst)
+		doomed := podsToDelete(pods, n)
+		keys := make([]string, len(doomed))
+		for i, p := range doomed {
+			keys[i] = podKey(p)
+		}
+		c.exp.expectDeletions(key, keys)
+		errCh := make(chan error, len(doomed))
+		var wg sync.WaitGroup
+		for _, p := range doomed {
+			wg.Go(func() {
+				if err := c.deletePodFor(ctx, rs, p); err != nil {
+					c.exp.deletionObserved(key, podKey(p))
+					if !apierrors.IsNotFound(err) {
+						errCh <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errCh)
+		var errs []error
+		for err := range errCh {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// slowStartBatch calls fn count times in batches of 1, 2, 4, ... (from
+// initial), the calls of a batch in parallel, stopping after the first
+// batch with an error; it returns how many calls succeeded, as
+// Kubernetes' slowStartBatch.
+func slowStartBatch(count, initial int, fn func() error) (int, error) {
+	remaining := count
+	ok := 0
+	for size := min(remaining, initial); size > 0; size = min(2*size, remaining) {
+		errCh := make(chan error, size)
+		var wg sync.WaitGroup
+		for range size {
+			wg.Go(func() {
+				if err := fn(); err != nil {
+					errCh <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errCh)
+		ok += size - len(errCh)
+		if len(errCh) > 0 {
+			return ok, <-errCh
+		}
+		remaining -= size
+	}
+	return ok, nil
+}
+
+// podFromTemplate is Kubernetes' GetPodFromTemplate.
+func podFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
+	t := rs.Spec.Template.DeepCopy()
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:       rs.Namespace,
+			GenerateName:    rs.Name + "-",
+			Labels:          t.Labels,
+			Annotations:     t.Annotations,
+			Finalizers:      t.Finalizers,
+			OwnerReferences: []metav1.OwnerReference{controllerRef(rs)},
+		},
+		Spec: t.Spec,
+	}
+}
+
+func (c *Controller) createPod(ctx context.Context, key string, rs *appsv1.ReplicaSet) error {
+	p, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(rs), metav1.CreateOptions{})
+	if err != nil {
+		// A timed-out create may still happen; the informer will tell,
+		// and the expectations expire otherwise (as Kubernetes).
+		if apierrors.IsTimeout(err) {
+			return nil
+		}
+		c.recorder.Eventf(rs, corev1.EventTypeWarning, FailedCreate, "Error creating: %v", err)
+		return err
+	}
+	c.log.Debug("created pod", "replicaset", key, "pod", p.Name)
+	c.recorder.Eventf(rs, corev1.EventTypeNormal, SuccessfulCreate, "Created pod: %v", p.Name)
+	return nil
+}
+
+func (c *Controller) deletePodFor(ctx context.Context, rs *appsv1.ReplicaSet, p *corev1.Pod) error {
+	err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			c.recorder.Eventf(rs, corev1.EventTypeWarning, FailedDelete, "Error deleting: %v", err)
+		}
+		return err
+	}
+	c.recorder.Eventf(rs, corev1.EventTypeNormal, SuccessfulDelete, "Deleted pod: %v", p.Name)
+	return nil
+}
