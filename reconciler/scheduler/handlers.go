@@ -90,7 +90,9 @@ func (s *Scheduler) addHandlers() {
 					return
 				}
 				s.cache.UpdatePod(p)
-				if !maps.Equal(old.Labels, p.Labels) {
+				// A pod just bound is, for affinity and spreading, a pod
+				// added to its node.
+				if !assigned(old) || !maps.Equal(old.Labels, p.Labels) {
 					s.queue.Move(podAdded)
 				}
 			case !s.responsible(p):
