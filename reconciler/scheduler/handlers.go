@@ -74,34 +74,7 @@ func (s *Scheduler) addHandlers() {
 				s.queue.Add(p)
 			}
 		},
-		UpdateFunc: func(oldObj, newObj any) {
-			old, p := podOf(oldObj), podOf(newObj)
-			if old == nil || p == nil {
-				return
-			}
-			switch {
-			case assigned(p):
-				if !assigned(old) {
-					s.queue.Delete(p)
-				}
-				if terminal(p) {
-					s.cache.RemovePod(p)
-					s.queue.Move(podFreedResources)
-					return
-				}
-				s.cache.UpdatePod(p)
-				// A pod just bound is, for affinity and spreading, a pod
-				// added to its node.
-				if !assigned(old) || !maps.Equal(old.Labels, p.Labels) {
-					s.queue.Move(podAdded)
-				}
-			case !s.responsible(p):
-			case p.DeletionTimestamp != nil || terminal(p):
-				s.queue.Delete(p)
-			default:
-				s.queue.Update(old, p)
-			}
-		},
+		UpdateFunc: func(oldObj, newObj any) { s.podUpdated(podOf(oldObj), podOf(newObj)) },
 		DeleteFunc: func(obj any) {
 			p := podOf(obj)
 			if p == nil {
@@ -154,6 +127,36 @@ func (s *Scheduler) addHandlers() {
 	_, _ = s.factory.Core().V1().PersistentVolumes().Informer().AddEventHandler(moveOn(volumeChanged))
 	_, _ = s.factory.Storage().V1().StorageClasses().Informer().AddEventHandler(moveOn(volumeChanged))
 	_, _ = s.factory.Core().V1().Namespaces().Informer().AddEventHandler(moveOn(namespaceLabels))
+}
+
+// podUpdated follows a pod through binding, labels, termination and
+// deletion: into the cache once assigned, out of the queue.
+func (s *Scheduler) podUpdated(old, p *corev1.Pod) {
+	if old == nil || p == nil {
+		return
+	}
+	switch {
+	case assigned(p):
+		if !assigned(old) {
+			s.queue.Delete(p)
+		}
+		if terminal(p) {
+			s.cache.RemovePod(p)
+			s.queue.Move(podFreedResources)
+			return
+		}
+		s.cache.UpdatePod(p)
+		// A pod just bound is, for affinity and spreading, a pod added to
+		// its node.
+		if !assigned(old) || !maps.Equal(old.Labels, p.Labels) {
+			s.queue.Move(podAdded)
+		}
+	case !s.responsible(p):
+	case p.DeletionTimestamp != nil || terminal(p):
+		s.queue.Delete(p)
+	default:
+		s.queue.Update(old, p)
+	}
 }
 
 // nodeChangeHint says which unschedulable pods a node update may help;
