@@ -454,13 +454,13 @@ func TestFastYAMLCorpus(t *testing.T) {
 	dir := os.Getenv("CAIRN_YAML_CORPUS")
 	if dir == "" {
 		if testing.Short() {
-			t.Skip("generates the corpus with go run")
+			t.Skip("-short: generating the corpus takes a go run")
 		}
 		out := t.TempDir()
 		cmd := exec.Command("go", "run", "./test/bench/corpus", "-n", "500", "-out", out)
 		cmd.Dir = ".."
 		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("cannot generate the corpus: %v\n%s", err, b)
+			t.Fatalf("cannot generate the corpus: %v\n%s", err, b)
 		}
 		dir = filepath.Join(out, "manifests")
 	}
