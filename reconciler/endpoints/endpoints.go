@@ -7,11 +7,12 @@ package endpoints
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/cairn-dev/cairn/reconciler/controller"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +20,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -126,59 +125,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 // Run starts the informers of the factory not started yet, waits for the
 // caches, and runs workers until ctx ends; then it returns nil.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
 	c.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("endpoints: informer caches did not sync")
-	}
-	if workers < 1 {
-		workers = 1
-	}
-	c.log.Info("starting", "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	c.log.Info("stopped")
-	return nil
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	start := c.clock.Now()
-	err := c.sync(ctx, key)
-	c.metrics.sync(err, c.clock.Since(start))
-	if err == nil {
-		c.queue.Forget(key)
-		return true
-	}
-	if ctx.Err() == nil {
-		c.log.Info("sync failed, will retry", "service", key, "err", err, "retries", c.queue.NumRequeues(key))
-	}
-	c.queue.AddRateLimited(key)
-	return true
+	return controller.Workers(ctx, c.log, c.queue, c.synced, workers, c.sync, c.metrics.sync)
 }
 
 // --- event handlers: they only enqueue keys ---
@@ -207,10 +157,7 @@ func (c *Controller) serviceChanged(obj any) {
 }
 
 func (c *Controller) serviceDeleted(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	svc, ok := obj.(*corev1.Service)
+	svc, ok := controller.Object[*corev1.Service](obj)
 	if !ok {
 		return
 	}
@@ -257,10 +204,7 @@ func (c *Controller) podChanged(old, cur *corev1.Pod) {
 // manages or whose service has a selector, so that Endpoints edited or
 // deleted by someone else are put back and leftovers are removed.
 func (c *Controller) endpointsChanged(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	ep, ok := obj.(*corev1.Endpoints)
+	ep, ok := controller.Object[*corev1.Endpoints](obj)
 	if !ok {
 		return
 	}
@@ -275,14 +219,8 @@ func (c *Controller) endpointsChanged(obj any) {
 func (c *Controller) enqueue(ns, name string) { c.queue.Add(ns + "/" + name) }
 
 func podOf(obj any) *corev1.Pod {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		return o
-	case cache.DeletedFinalStateUnknown:
-		p, _ := o.Obj.(*corev1.Pod)
-		return p
-	}
-	return nil
+	o, _ := controller.Object[*corev1.Pod](obj)
+	return o
 }
 
 // podEndpointsChanged: something an Endpoints shows of the pod, or

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	ctrlmetrics "github.com/cairn-dev/cairn/reconciler/metrics"
+	"github.com/cairn-dev/cairn/reconciler/controller"
 )
 
 type metrics struct {
@@ -30,9 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Number of Endpoints writes by the endpoint controller, by the operation and the result.",
 		}, []string{"operation", "result"}),
 	}
-	m.syncs = ctrlmetrics.Register(reg, m.syncs)
-	m.duration = ctrlmetrics.Register(reg, m.duration)
-	m.changes = ctrlmetrics.Register(reg, m.changes)
+	m.syncs = controller.Register(reg, m.syncs)
+	m.duration = controller.Register(reg, m.duration)
+	m.changes = controller.Register(reg, m.changes)
 	return m
 }
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	ctrlmetrics "github.com/cairn-dev/cairn/reconciler/metrics"
+	"github.com/cairn-dev/cairn/reconciler/controller"
 )
 
 type metrics struct {
@@ -30,9 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Number of namespaces finalized by the namespace controller, by the result.",
 		}, []string{"result"}),
 	}
-	m.syncs = ctrlmetrics.Register(reg, m.syncs)
-	m.duration = ctrlmetrics.Register(reg, m.duration)
-	m.finalizes = ctrlmetrics.Register(reg, m.finalizes)
+	m.syncs = controller.Register(reg, m.syncs)
+	m.duration = controller.Register(reg, m.duration)
+	m.finalizes = controller.Register(reg, m.finalizes)
 	return m
 }
 

@@ -10,15 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/cairn-dev/cairn/reconciler/controller"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -134,37 +133,13 @@ func NewForConfig(cfg *rest.Config, factory informers.SharedInformerFactory, opt
 // Run starts the informers of the factory not started yet, waits for the
 // cache, and runs workers until ctx ends; then it returns nil.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	if c.dynamic == nil {
 		return errors.New("namespace: Options.Dynamic is required")
 	}
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
 	c.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("namespace: informer cache did not sync")
-	}
-	if workers < 1 {
-		workers = 1
-	}
-	c.log.Info("starting", "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	c.log.Info("stopped")
-	return nil
+	return controller.Workers(ctx, c.log, c.queue, []cache.InformerSynced{c.synced}, workers, c.sync, c.metrics.sync)
 }
 
 func (c *Controller) namespaceChanged(obj any) {
@@ -175,38 +150,12 @@ func (c *Controller) namespaceChanged(obj any) {
 	c.queue.Add(ns.Name)
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	start := c.clock.Now()
-	err := c.sync(ctx, key)
-	c.metrics.sync(err, c.clock.Since(start))
-	var remaining *remainingError
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case errors.As(err, &remaining):
-		c.log.Debug("content remaining", "namespace", key, "recheck", remaining.after)
-		c.queue.AddAfter(key, remaining.after)
-	default:
-		if ctx.Err() == nil {
-			c.log.Info("sync failed, will retry", "namespace", key, "err", err, "retries", c.queue.NumRequeues(key))
-		}
-		c.queue.AddRateLimited(key)
-	}
-	return true
-}
-
 // remainingError: content is still going away; look again after.
 type remainingError struct{ after time.Duration }
+
+// RequeueAfter makes the worker loop look again after the estimate
+// instead of backing off.
+func (e *remainingError) RequeueAfter() time.Duration { return e.after }
 
 func (e *remainingError) Error() string {
 	return fmt.Sprintf("content remaining, checking again in %s", e.after)

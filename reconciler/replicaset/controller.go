@@ -23,8 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -36,7 +34,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
-	ctrlmetrics "github.com/cairn-dev/cairn/reconciler/metrics"
+	"github.com/cairn-dev/cairn/reconciler/controller"
 )
 
 // Name is the controller's name in the controller manager, its
@@ -142,59 +140,16 @@ func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
 		Help:    "Latency of one sync of one object by a controller, in seconds.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"controller"})
-	return ctrlmetrics.Register(reg, h)
+	return controller.Register(reg, h)
 }
 
 // Run waits for the informers to sync and runs workers until ctx ends;
 // it returns once every worker has stopped.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("replicaset: informers did not sync")
-	}
-	if workers <= 0 {
-		workers = 1
-	}
-	c.log.Info("starting workers", "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	start := time.Now()
-	err := c.sync(ctx, key)
-	c.syncDur.Observe(time.Since(start).Seconds())
-	if err == nil {
-		c.queue.Forget(key)
-		return true
-	}
-	if ctx.Err() == nil {
-		c.log.Info("sync failed; requeued", "key", key, "err", err)
-	}
-	c.queue.AddRateLimited(key)
-	return true
+	return controller.Workers(ctx, c.log, c.queue, c.synced, workers, c.sync,
+		func(_ error, d time.Duration) { c.syncDur.Observe(d.Seconds()) })
 }
 
 func (c *Controller) enqueue(obj any) {
@@ -307,15 +262,9 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := controller.Object[*corev1.Pod](obj)
 	if !ok {
-		t, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if p, ok = t.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	rs := c.resolve(p.Namespace, metav1.GetControllerOf(p))
 	if rs == nil {

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-dev/cairn/reconciler/controller"
+
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +30,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -312,25 +313,13 @@ func (s *Scheduler) snapshotObjects() []framework.SnapshotOption {
 
 func klogRef(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
-// handle unwraps informer tombstones.
+// podOf and nodeOf unwrap informer tombstones.
 func podOf(obj any) *corev1.Pod {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		return o
-	case cache.DeletedFinalStateUnknown:
-		p, _ := o.Obj.(*corev1.Pod)
-		return p
-	}
-	return nil
+	o, _ := controller.Object[*corev1.Pod](obj)
+	return o
 }
 
 func nodeOf(obj any) *corev1.Node {
-	switch o := obj.(type) {
-	case *corev1.Node:
-		return o
-	case cache.DeletedFinalStateUnknown:
-		n, _ := o.Obj.(*corev1.Node)
-		return n
-	}
-	return nil
+	o, _ := controller.Object[*corev1.Node](obj)
+	return o
 }

@@ -1,8 +1,4 @@
-// Package metrics registers controllers' prometheus collectors so that a
-// controller built again (the controller manager builds its controllers
-// afresh for every leadership term) keeps feeding the collectors already
-// registered instead of failing on a duplicate.
-package metrics
+package controller
 
 import (
 	"errors"
@@ -10,7 +6,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Register registers c with reg and returns it, or returns the collector
+// Register registers a controller's collector so that a controller built
+// again (the controller manager builds its controllers afresh for every
+// leadership term) keeps feeding the one already registered instead of
+// failing on a duplicate: it registers c with reg and returns it, or returns the collector
 // of the same description already registered. A nil reg registers
 // nowhere. Any other registration error is a programming error and
 // panics, as MustRegister does.
