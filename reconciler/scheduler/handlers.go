@@ -24,27 +24,13 @@ const (
 	pluginPodTopologySpread  = "PodTopologySpread"
 )
 
-func anyOf(plugins ...string) func(*QueuedPod) bool {
-	return func(qp *QueuedPod) bool {
-		if len(qp.UnschedulablePlugins) == 0 {
-			return true // rejected with no diagnosis: any event may help
-		}
-		for _, p := range plugins {
-			if qp.UnschedulablePlugins[p] {
-				return true
-			}
-		}
-		return false
-	}
-}
-
 // Events and the plugins whose verdict they can change.
 var (
-	podFreedResources = anyOf(pluginNodeResourcesFit, pluginNodePorts, pluginInterPodAffinity,
-		pluginPodTopologySpread, pluginVolumeRestrictions)
-	podAdded        = anyOf(pluginInterPodAffinity, pluginPodTopologySpread)
-	volumeChanged   = anyOf(pluginVolumeBinding, pluginVolumeRestrictions)
-	namespaceLabels = anyOf(pluginInterPodAffinity)
+	podFreedResources = []string{pluginNodeResourcesFit, pluginNodePorts, pluginInterPodAffinity,
+		pluginPodTopologySpread, pluginVolumeRestrictions}
+	podAdded        = []string{pluginInterPodAffinity, pluginPodTopologySpread}
+	volumeChanged   = []string{pluginVolumeBinding, pluginVolumeRestrictions}
+	namespaceLabels = []string{pluginInterPodAffinity}
 )
 
 func assigned(p *corev1.Pod) bool { return p.Spec.NodeName != "" }
@@ -102,8 +88,8 @@ func (s *Scheduler) addHandlers() {
 				return
 			}
 			s.cache.SetNode(n)
-			if hint := nodeChangeHint(old, n); hint != nil {
-				s.queue.Move(hint)
+			if plugins := nodeChangeHint(old, n); len(plugins) > 0 {
+				s.queue.Move(plugins)
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -112,7 +98,7 @@ func (s *Scheduler) addHandlers() {
 			}
 		},
 	})
-	moveOn := func(hint func(*QueuedPod) bool) cache.ResourceEventHandler {
+	moveOn := func(hint []string) cache.ResourceEventHandler {
 		changed := func() {
 			s.objectsGen.Add(1)
 			s.queue.Move(hint)
@@ -159,9 +145,9 @@ func (s *Scheduler) podUpdated(old, p *corev1.Pod) {
 	}
 }
 
-// nodeChangeHint says which unschedulable pods a node update may help;
-// nil when it helps none (a heartbeat).
-func nodeChangeHint(old, n *corev1.Node) func(*QueuedPod) bool {
+// nodeChangeHint says which plugins' verdicts a node update may change;
+// none for a heartbeat.
+func nodeChangeHint(old, n *corev1.Node) []string {
 	var plugins []string
 	if old.Spec.Unschedulable && !n.Spec.Unschedulable {
 		plugins = append(plugins, pluginNodeUnschedulable)
@@ -176,8 +162,5 @@ func nodeChangeHint(old, n *corev1.Node) func(*QueuedPod) bool {
 	if !equality.Semantic.DeepEqual(old.Status.Allocatable, n.Status.Allocatable) {
 		plugins = append(plugins, pluginNodeResourcesFit)
 	}
-	if len(plugins) == 0 {
-		return nil
-	}
-	return anyOf(plugins...)
+	return plugins
 }

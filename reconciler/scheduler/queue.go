@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,7 +58,12 @@ type Queue struct {
 	active        podHeap
 	backoff       podHeap
 	unschedulable map[types.UID]*QueuedPod
-	inFlight      map[types.UID]*QueuedPod
+	// waiting counts the unschedulable pods by the plugins that rejected
+	// them ("" for pods rejected with no diagnosis), so that an event no
+	// waiting pod cares about (a binding, with nothing waiting on
+	// affinity) costs nothing.
+	waiting  map[string]int
+	inFlight map[types.UID]*QueuedPod
 	// cycle counts Pops; moveCycle is the cycle during which the last
 	// move event arrived. A pod found unschedulable in a cycle older than
 	// an event goes to backoff rather than waiting for another event.
@@ -81,7 +87,7 @@ func NewQueue(clk clock.WithTicker, initialBackoff, maxBackoff, maxWait time.Dur
 	}
 	q := &Queue{
 		clock: clk, initialBackoff: initialBackoff, maxBackoff: maxBackoff, maxWait: maxWait,
-		unschedulable: map[types.UID]*QueuedPod{}, inFlight: map[types.UID]*QueuedPod{},
+		unschedulable: map[types.UID]*QueuedPod{}, waiting: map[string]int{}, inFlight: map[types.UID]*QueuedPod{},
 	}
 	q.active.less = activeLess
 	q.backoff.less = func(a, b *QueuedPod) bool { return a.backoffExpiry.Before(b.backoffExpiry) }
@@ -128,7 +134,7 @@ func (q *Queue) Update(old, p *corev1.Pod) {
 	if qp, ok := q.unschedulable[p.UID]; ok {
 		qp.Pod = p
 		if specChanged(old, p) {
-			delete(q.unschedulable, p.UID)
+			q.forgetUnschedulableLocked(p.UID)
 			q.requeueLocked(qp)
 		}
 		return
@@ -173,7 +179,7 @@ func (q *Queue) Delete(p *corev1.Pod) {
 	defer q.mu.Unlock()
 	q.active.remove(p.UID)
 	q.backoff.remove(p.UID)
-	delete(q.unschedulable, p.UID)
+	q.forgetUnschedulableLocked(p.UID)
 	delete(q.inFlight, p.UID)
 }
 
@@ -231,6 +237,37 @@ func (q *Queue) Unschedulable(qp *QueuedPod, plugins map[string]bool, errored bo
 		return
 	}
 	q.unschedulable[qp.Pod.UID] = qp
+	q.countWaitingLocked(qp, 1)
+}
+
+func (q *Queue) countWaitingLocked(qp *QueuedPod, by int) {
+	if len(qp.UnschedulablePlugins) == 0 {
+		q.waiting[""] += by
+	}
+	for p := range qp.UnschedulablePlugins {
+		q.waiting[p] += by
+	}
+}
+
+func (q *Queue) forgetUnschedulableLocked(uid types.UID) {
+	if qp, ok := q.unschedulable[uid]; ok {
+		delete(q.unschedulable, uid)
+		q.countWaitingLocked(qp, -1)
+	}
+}
+
+// helps says whether an event that concerns plugins (nil: every plugin)
+// can help a pod that is waiting.
+func helps(qp *QueuedPod, plugins []string) bool {
+	if plugins == nil || len(qp.UnschedulablePlugins) == 0 {
+		return true // rejected with no diagnosis: any event may help
+	}
+	for _, p := range plugins {
+		if qp.UnschedulablePlugins[p] {
+			return true
+		}
+	}
+	return false
 }
 
 func (q *Queue) backoffDuration(qp *QueuedPod) time.Duration {
@@ -264,19 +301,22 @@ func (q *Queue) requeueLocked(qp *QueuedPod) {
 	q.cond.Broadcast()
 }
 
-// Move moves the unschedulable pods for which relevant says the event
-// could help, as kube-scheduler's MoveAllToActiveOrBackoffQueue with
-// queueing hints.
-func (q *Queue) Move(relevant func(*QueuedPod) bool) {
+// Move moves the unschedulable pods an event concerning plugins can help
+// (nil: every pod), as kube-scheduler's MoveAllToActiveOrBackoffQueue
+// with queueing hints.
+func (q *Queue) Move(plugins []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.moveCycle = q.cycle
+	if plugins != nil && q.waiting[""] == 0 && !slices.ContainsFunc(plugins, func(p string) bool { return q.waiting[p] > 0 }) {
+		return
+	}
 	for uid, qp := range q.unschedulable {
-		if relevant == nil || relevant(qp) {
-			delete(q.unschedulable, uid)
+		if helps(qp, plugins) {
+			q.forgetUnschedulableLocked(uid)
 			q.requeueLocked(qp)
 		}
 	}
-	q.moveCycle = q.cycle
 }
 
 // Flush moves pods whose backoff has expired to the active queue, and
@@ -295,7 +335,7 @@ func (q *Queue) Flush() {
 	}
 	for uid, qp := range q.unschedulable {
 		if now.Sub(qp.Timestamp) >= q.maxWait {
-			delete(q.unschedulable, uid)
+			q.forgetUnschedulableLocked(uid)
 			q.requeueLocked(qp)
 		}
 	}

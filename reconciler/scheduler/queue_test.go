@@ -98,7 +98,7 @@ func TestQueueUnschedulableWaitsForARelevantEvent(t *testing.T) {
 	if a, _, u := q.Lens(); a != 0 || u != 2 {
 		t.Fatalf("pods left the unschedulable set with no event: active %d unschedulable %d", a, u)
 	}
-	q.Move(func(qp *QueuedPod) bool { return qp.UnschedulablePlugins["NodeResourcesFit"] })
+	q.Move([]string{"NodeResourcesFit"})
 	if got := popName(t, q); got != "needs-memory" {
 		t.Fatalf("popped %q after a resource event, want needs-memory", got)
 	}
@@ -196,5 +196,29 @@ func TestQueuePopEndsWithContext(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Pop did not return when its context ended")
+	}
+}
+
+// TestQueueWaitingCounts: the per-plugin counts that let Move skip events
+// no waiting pod cares about follow every way a pod leaves the set.
+func TestQueueWaitingCounts(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	q := NewQueue(clk, 0, 0, 0)
+	for _, name := range []string{"a", "b", "c"} {
+		q.Add(qpod(name, 0))
+		q.Unschedulable(q.Pop(context.Background()), map[string]bool{"InterPodAffinity": true}, false)
+	}
+	if got := q.waiting["InterPodAffinity"]; got != 3 {
+		t.Fatalf("waiting on InterPodAffinity = %d, want 3", got)
+	}
+	q.Move([]string{"NodePorts"}) // nobody waits on ports
+	if _, _, u := q.Lens(); u != 3 {
+		t.Fatalf("an event no pod waits on moved pods: %d left", u)
+	}
+	q.Delete(qpod("a", 0))
+	clk.Step(2 * time.Second)
+	q.Move([]string{"InterPodAffinity"})
+	if _, _, u := q.Lens(); u != 0 || q.waiting["InterPodAffinity"] != 0 {
+		t.Fatalf("unschedulable %d, waiting %v after moving everyone", u, q.waiting)
 	}
 }
