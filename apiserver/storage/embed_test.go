@@ -68,14 +68,25 @@ func TestEmbeddedClusterSurvivesMemberLoss(t *testing.T) {
 	}
 	t.Cleanup(func() { client.Close() })
 
-	health, err := MemberHealth(ctx, client)
-	if err != nil || len(health) != members {
-		t.Fatalf("MemberHealth = %+v, %v", health, err)
-	}
-	for _, h := range health {
-		if !h.Healthy || h.Error != "" || h.ClientURL == "" {
-			t.Fatalf("unhealthy member before the failure: %+v", h)
+	// A member publishes its client URL through raft after it is ready
+	// itself, so the others may list it as "not started" for a moment.
+	healthy := func() error {
+		health, err := MemberHealth(ctx, client)
+		if err != nil || len(health) != members {
+			return fmt.Errorf("MemberHealth = %+v, %v", health, err)
 		}
+		for _, h := range health {
+			if !h.Healthy || h.Error != "" || h.ClientURL == "" {
+				return fmt.Errorf("unhealthy member before the failure: %+v", h)
+			}
+		}
+		return nil
+	}
+	for err := healthy(); err != nil; err = healthy() {
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	store := New(client, newTestCodec(), Options{Logger: quietLog})
@@ -166,7 +177,7 @@ func TestEmbeddedClusterSurvivesMemberLoss(t *testing.T) {
 	}
 
 	mark("verify", &t0)
-	health, err = MemberHealth(ctx, client)
+	health, err := MemberHealth(ctx, client)
 	mark("health", &t0)
 	if err != nil {
 		t.Fatal(err)
