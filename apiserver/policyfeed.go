@@ -21,6 +21,10 @@ type policyFeed struct {
 	s      *Server
 	engine *cel.Engine
 
+	// mu guards the maps and is held across engine.SetPolicies: the
+	// policies' and the bindings' followers run in their own goroutines,
+	// and an older snapshot handed over after a newer one would stay in
+	// force until the next change.
 	mu       sync.Mutex
 	policies map[string]*admissionregistrationv1.ValidatingAdmissionPolicy
 	bindings map[string]*admissionregistrationv1.ValidatingAdmissionPolicyBinding
@@ -65,6 +69,7 @@ func (p *policyFeed) remove(obj runtime.Object) {
 // (the policy's failurePolicy decides what they do to requests).
 func (p *policyFeed) apply() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	pols := make([]*admissionregistrationv1.ValidatingAdmissionPolicy, 0, len(p.policies))
 	for _, v := range p.policies {
 		pols = append(pols, v)
@@ -73,7 +78,6 @@ func (p *policyFeed) apply() {
 	for _, v := range p.bindings {
 		binds = append(binds, v)
 	}
-	p.mu.Unlock()
 	// By name, so which denial comes first does not depend on map order,
 	// and matches `cairn validate`.
 	sort.Slice(pols, func(i, j int) bool { return pols[i].Name < pols[j].Name })
