@@ -134,6 +134,8 @@ func Resources() []*Resource {
 		replicasets,
 		apps("statefulsets", "StatefulSet", []string{"sts"}, func() runtime.Object { return &appsv1.StatefulSet{} }),
 		apps("daemonsets", "DaemonSet", []string{"ds"}, func() runtime.Object { return &appsv1.DaemonSet{} }),
+		{Group: "apps", Version: "v1", Resource: "controllerrevisions", Kind: "ControllerRevision", Namespaced: true,
+			New: func() runtime.Object { return &appsv1.ControllerRevision{} }},
 		{Group: coordinationv1.GroupName, Version: "v1", Resource: "leases", Kind: "Lease", Namespaced: true,
 			New: func() runtime.Object { return &coordinationv1.Lease{} }},
 		{Group: storagev1.GroupName, Version: "v1", Resource: "storageclasses", Kind: "StorageClass", ShortNames: []string{"sc"},

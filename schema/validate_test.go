@@ -28,6 +28,7 @@ var kinds = []k8sschema.GroupVersionKind{
 	{Version: "v1", Kind: "ComponentStatus"},
 	{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "ReplicaSet"},
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"}, {Group: "apps", Version: "v1", Kind: "DaemonSet"},
+	{Group: "apps", Version: "v1", Kind: "ControllerRevision"},
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"},
 	{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},

@@ -229,6 +229,9 @@ func controllerManagerRules() []rbacv1.PolicyRule {
 	return append(eventsRules(),
 		rule(verbsRead, rbacv1.APIGroupAll, rbacv1.ResourceAll),
 		rule(verbs("delete", "deletecollection"), rbacv1.APIGroupAll, rbacv1.ResourceAll),
+		// The garbage collector removes owner references and finalizers
+		// from objects of any kind (Kubernetes' generic-garbage-collector).
+		rule(verbs("patch", "update"), rbacv1.APIGroupAll, rbacv1.ResourceAll),
 		rule(verbsReadWrite, groupCore, "pods", "endpoints", "persistentvolumeclaims", "persistentvolumes",
 			"replicationcontrollers", "serviceaccounts", "configmaps"),
 		rule(verbsStatus, groupCore, "pods/status", "persistentvolumeclaims/status", "persistentvolumes/status",

@@ -106,7 +106,25 @@ func workloadCases() []goldenCase {
 		},
 	}
 
+	revisions := []runtime.Object{
+		&appsv1.ControllerRevision{
+			ObjectMeta: func() metav1.ObjectMeta {
+				m := objMeta("node-exporter-7b9d5c8f6", 40*day)
+				m.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "node-exporter", Controller: ptr(true)}}
+				return m
+			}(),
+			Data:     runtime.RawExtension{Raw: []byte(`{"spec":{}}`)},
+			Revision: 3,
+		},
+		&appsv1.ControllerRevision{
+			ObjectMeta: objMeta("orphan-5f4c", 2*day),
+			Data:       runtime.RawExtension{Raw: []byte(`{}`)},
+			Revision:   1,
+		},
+	}
+
 	return []goldenCase{
+		{group: "apps", kind: "ControllerRevision", resource: "controllerrevisions", objects: revisions},
 		{kind: "ReplicationController", resource: "replicationcontrollers", objects: rcs},
 		{group: "apps", kind: "Deployment", resource: "deployments", objects: deployments},
 		{group: "apps", kind: "ReplicaSet", resource: "replicasets", objects: replicaSets},

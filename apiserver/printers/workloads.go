@@ -2,6 +2,7 @@ package printers
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -9,10 +10,11 @@ import (
 	extensionsv1beta1 "k8s.io/api/extensions/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Printers of the replicated workloads: ReplicationController, Deployment,
-// ReplicaSet, StatefulSet and DaemonSet. The column descriptions come from
+// ReplicaSet, StatefulSet, DaemonSet and ControllerRevision. The column descriptions come from
 // the same API documentation Kubernetes quotes.
 func init() {
 	rcSpec := corev1.ReplicationControllerSpec{}.SwaggerDoc()
@@ -77,6 +79,24 @@ func init() {
 		containerImagesColumn,
 		wideColumn("Selector", "string", dsSpec["selector"]),
 	}, daemonSetCells))
+
+	register("apps", "ControllerRevision", typed([]metav1.TableColumnDefinition{
+		nameColumn(),
+		column("Controller", "string", "Controller of the object"),
+		column("Revision", "string", appsv1.ControllerRevision{}.SwaggerDoc()["revision"]),
+		ageColumn(),
+	}, controllerRevisionCells))
+}
+
+// controllerRevisionCells name the controller as kubectl does:
+// kind.group/name, lower case.
+func controllerRevisionCells(r *appsv1.ControllerRevision, now time.Time) []any {
+	controller := "<none>"
+	if ref := metav1.GetControllerOf(r); ref != nil {
+		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+		controller = strings.ToLower(gv.WithKind(ref.Kind).GroupKind().String()) + "/" + ref.Name
+	}
+	return []any{r.Name, controller, r.Revision, age(now, r.CreationTimestamp)}
 }
 
 // replicas is spec.replicas with the API default of 1 for nil.

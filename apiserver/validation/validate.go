@@ -112,6 +112,12 @@ func Validate(obj, old runtime.Object) field.ErrorList {
 			errs = append(errs, immutableSelector(o.Spec.Selector, old.(*appsv1.DaemonSet).Spec.Selector)...)
 		}
 		return errs
+	case *appsv1.ControllerRevision:
+		errs := withMeta(o, old, subdomain, validateControllerRevision(o))
+		if old != nil {
+			errs = append(errs, immutable(o.Data, old.(*appsv1.ControllerRevision).Data, field.NewPath("data"))...)
+		}
+		return errs
 	// coordination.k8s.io/v1
 	case *coordinationv1.Lease:
 		return withGenericMeta(o, old, subdomain, validateLeaseSpec(&o.Spec, field.NewPath("spec")))

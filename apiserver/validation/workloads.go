@@ -331,3 +331,17 @@ func validateReplicationController(rc *corev1.ReplicationController) field.Error
 	errs = append(errs, validatePodTemplateSpec(spec.Template, tp)...)
 	return append(errs, validateTemplateRestart(&spec.Template.Spec, "ReplicationController", tp.Child("spec"))...)
 }
+
+// validateControllerRevision is Kubernetes' ValidateControllerRevision:
+// the data is mandatory (it is the revision) and the revision number is
+// not negative.
+func validateControllerRevision(r *appsv1.ControllerRevision) field.ErrorList {
+	var errs field.ErrorList
+	if r.Data.Raw == nil && r.Data.Object == nil {
+		errs = append(errs, field.Required(field.NewPath("data"), "data is mandatory"))
+	}
+	if r.Revision < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("revision"), r.Revision, isNegativeErrorMsg))
+	}
+	return errs
+}

@@ -213,3 +213,21 @@ func TestOtherWorkloads(t *testing.T) {
 		}(), nil, []want{req("spec.template")}},
 	})
 }
+
+func TestControllerRevision(t *testing.T) {
+	rev := func(mut func(*appsv1.ControllerRevision)) *appsv1.ControllerRevision {
+		r := &appsv1.ControllerRevision{ObjectMeta: objectMeta("web-7b9d5c8f6"), Data: runtime.RawExtension{Raw: []byte(`{"spec":{}}`)}, Revision: 1}
+		if mut != nil {
+			mut(r)
+		}
+		return r
+	}
+	runCases(t, []testCase{
+		{"valid", rev(nil), nil, nil},
+		{"data required", rev(func(r *appsv1.ControllerRevision) { r.Data = runtime.RawExtension{} }), nil, []want{req("data")}},
+		{"negative revision", rev(func(r *appsv1.ControllerRevision) { r.Revision = -1 }), nil, []want{inv("revision")}},
+		{"revision may change", rev(func(r *appsv1.ControllerRevision) { r.Revision = 4 }), rev(nil), nil},
+		{"data immutable", rev(func(r *appsv1.ControllerRevision) { r.Data.Raw = []byte(`{"spec":{"x":1}}`) }), rev(nil),
+			[]want{inv("data")}},
+	})
+}

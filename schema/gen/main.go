@@ -60,7 +60,7 @@ var Kinds = func() []Kind {
 	add("", "v1", "core", "Namespace", "Pod", "Node", "Service", "Endpoints", "ConfigMap", "Secret",
 		"Event", "LimitRange", "PersistentVolumeClaim", "PersistentVolume", "ServiceAccount",
 		"ReplicationController", "ComponentStatus")
-	add("apps", "v1", "apps", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+	add("apps", "v1", "apps", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ControllerRevision")
 	add("coordination.k8s.io", "v1", "coordination", "Lease")
 	add("storage.k8s.io", "v1", "storage", "StorageClass")
 	add("rbac.authorization.k8s.io", "v1", "rbac", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
