@@ -89,6 +89,11 @@ var constructors = map[string]func(ControllerContext) (Controller, error){
 			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
 		}), nil
 	},
+	replicaset.ReplicationControllerName: func(cc ControllerContext) (Controller, error) {
+		return replicaset.NewReplicationManager(cc.Client, cc.Factory, replicaset.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
 	"endpoints": func(cc ControllerContext) (Controller, error) {
 		return endpoints.New(cc.Client, cc.Factory, endpoints.Options{Logger: cc.Logger, Registerer: cc.Registerer}), nil
 	},

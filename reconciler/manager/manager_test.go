@@ -267,12 +267,14 @@ func TestReplicaSet(t *testing.T) {
 	found := map[string]bool{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
+			ours := false
 			for _, l := range m.GetLabel() {
 				if (l.GetName() == "name" || l.GetName() == "controller") && l.GetValue() == "replicaset" {
 					found[mf.GetName()] = true
+					ours = true
 				}
 			}
-			if mf.GetName() == "controller_sync_duration_seconds" && m.GetHistogram().GetSampleCount() == 0 {
+			if ours && mf.GetName() == "controller_sync_duration_seconds" && m.GetHistogram().GetSampleCount() == 0 {
 				t.Error("no syncs observed")
 			}
 		}
@@ -289,22 +291,22 @@ func TestRestartWhileScaling(t *testing.T) {
 	e.createRS("big", 0)
 	first := e.startManager(Config{})
 	apiservertest.Eventually(t, 30*time.Second, "status observed", func() bool { return e.rs("big").Status.ObservedGeneration == 1 })
-	e.scale("big", 200)
-	apiservertest.Eventually(t, 60*time.Second, "some pods", func() bool { return e.seen.count() >= 10 })
+	e.scale("big", 500)
+	apiservertest.Eventually(t, 60*time.Second, "some pods", func() bool { return e.seen.count() >= 50 })
 	first.stop(t)
 	at := e.seen.count()
 	t.Logf("first manager stopped after %d creates", at)
 
 	e.startManager(Config{})
-	apiservertest.Eventually(t, 120*time.Second, "200 pods", func() bool { return len(e.pods("big")) == 200 })
+	apiservertest.Eventually(t, 120*time.Second, "500 pods", func() bool { return len(e.pods("big")) == 500 })
 	time.Sleep(2 * time.Second)
-	if n := len(e.pods("big")); n != 200 {
-		t.Fatalf("%d pods, want 200", n)
+	if n := len(e.pods("big")); n != 500 {
+		t.Fatalf("%d pods, want 500", n)
 	}
-	if n := e.seen.count(); n != 200 {
-		t.Fatalf("%d pods were created in all for 200 replicas", n)
+	if n := e.seen.count(); n != 500 {
+		t.Fatalf("%d pods were created in all for 500 replicas", n)
 	}
-	if at >= 200 {
+	if at >= 500 {
 		t.Logf("the first manager finished before it was stopped: the restart was not mid-way")
 	}
 }
@@ -362,4 +364,57 @@ func TestLeaderElection(t *testing.T) {
 	if n := e.seen.count(); n != 6 {
 		t.Fatalf("%d pods created for 6 replicas", n)
 	}
+}
+
+// TestReplicationController: a ReplicationController gets its pods,
+// owned by it, Running on the simulated nodes, and its status.
+func TestReplicationController(t *testing.T) {
+	e := newEnv(t)
+	rc := &corev1.ReplicationController{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "legacy"},
+		Spec: corev1.ReplicationControllerSpec{
+			Replicas: ptr.To(int32(3)),
+			Selector: map[string]string{"app": "legacy"},
+			Template: &corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "legacy"}},
+				Spec:       corev1.PodSpec{NodeName: "n-0", Containers: []corev1.Container{{Name: "c", Image: "registry.example/legacy:1"}}},
+			},
+		},
+	}
+	rc, err := e.admin.CoreV1().ReplicationControllers("default").Create(e.ctx, rc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.startManager(Config{Controllers: []string{"replicationcontroller"}})
+	defer m.stop(t)
+	apiservertest.Eventually(t, 30*time.Second, "3 ready replicas in the ReplicationController's status", func() bool {
+		got, err := e.admin.CoreV1().ReplicationControllers("default").Get(e.ctx, "legacy", metav1.GetOptions{})
+		return err == nil && got.Status.Replicas == 3 && got.Status.ReadyReplicas == 3 && got.Status.ObservedGeneration == got.Generation
+	})
+	pods, err := e.admin.CoreV1().Pods("default").List(e.ctx, metav1.ListOptions{LabelSelector: "app=legacy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 3 {
+		t.Fatalf("%d pods, want 3", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		if ref := metav1.GetControllerOf(&p); ref == nil || ref.Kind != "ReplicationController" || ref.UID != rc.UID {
+			t.Errorf("pod %s controlled by %+v", p.Name, ref)
+		}
+	}
+	// Scale down through the scale subresource, as kubectl scale does.
+	scale, err := e.admin.CoreV1().ReplicationControllers("default").GetScale(e.ctx, "legacy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale.Spec.Replicas = 1
+	if _, err := e.admin.CoreV1().ReplicationControllers("default").UpdateScale(e.ctx, "legacy", scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	apiservertest.Eventually(t, 30*time.Second, "1 replica left", func() bool {
+		l, err := e.admin.CoreV1().Pods("default").List(e.ctx, metav1.ListOptions{LabelSelector: "app=legacy"})
+		got, gerr := e.admin.CoreV1().ReplicationControllers("default").Get(e.ctx, "legacy", metav1.GetOptions{})
+		return err == nil && gerr == nil && len(l.Items) == 1 && got.Status.Replicas == 1
+	})
 }

@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -78,8 +77,7 @@ type Controller struct {
 	log      *slog.Logger
 	clock    clock.Clock
 	burst    int
-	rsLister appslisters.ReplicaSetLister
-	rsIndex  cache.Indexer
+	owners   owners
 	podList  corelisters.PodLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -92,6 +90,12 @@ type Controller struct {
 // New builds the controller and registers its event handlers on the
 // factory's ReplicaSet and Pod informers; the caller starts the factory.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, opts Options) *Controller {
+	return newController(client, factory, newReplicaSets(client, factory), Name, "replicaset-controller", opts)
+}
+
+// newController builds the controller for one kind of owner; name names
+// its queue, logs and metrics, component its events' source.
+func newController(client kubernetes.Interface, factory informers.SharedInformerFactory, own owners, name, component string, opts Options) *Controller {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -101,25 +105,23 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	if opts.BurstReplicas <= 0 {
 		opts.BurstReplicas = DefaultBurstReplicas
 	}
-	rsInf := factory.Apps().V1().ReplicaSets()
 	podInf := factory.Core().V1().Pods()
 	c := &Controller{
-		client:   client,
-		log:      opts.Logger.With("controller", Name),
-		clock:    opts.Clock,
-		burst:    opts.BurstReplicas,
-		rsLister: rsInf.Lister(),
-		rsIndex:  rsInf.Informer().GetIndexer(),
-		podList:  podInf.Lister(),
-		synced:   []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
+		client:  client,
+		log:     opts.Logger.With("controller", name),
+		clock:   opts.Clock,
+		burst:   opts.BurstReplicas,
+		owners:  own,
+		podList: podInf.Lister(),
+		synced:  []cache.InformerSynced{own.informer().HasSynced, podInf.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, MetricsProvider: opts.MetricsProvider}),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: name, MetricsProvider: opts.MetricsProvider}),
 		exp:     newExpectations(opts.Clock),
 		events:  record.NewBroadcaster(),
-		syncDur: syncDuration(opts.Registerer).WithLabelValues(Name),
+		syncDur: syncDuration(opts.Registerer).WithLabelValues(name),
 	}
-	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"})
-	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	_, _ = own.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
 		DeleteFunc: c.deleteRS,
@@ -172,10 +174,11 @@ func (c *Controller) deleteRS(obj any) {
 // resolve finds the ReplicaSet a controller reference names, if it is
 // still the same object (same UID).
 func (c *Controller) resolve(ns string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != rsKind.Kind || ref.APIVersion != rsKind.GroupVersion().String() {
+	kind := c.owners.kind()
+	if ref == nil || ref.Kind != kind.Kind || ref.APIVersion != kind.GroupVersion().String() {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(ns).Get(ref.Name)
+	rs, err := c.owners.get(ns, ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return nil
 	}
@@ -184,7 +187,7 @@ func (c *Controller) resolve(ns string, ref *metav1.OwnerReference) *appsv1.Repl
 
 // matching lists the ReplicaSets whose selector matches an orphan pod.
 func (c *Controller) matching(p *corev1.Pod) []*appsv1.ReplicaSet {
-	all, err := c.rsLister.ReplicaSets(p.Namespace).List(labels.Everything())
+	all, err := c.owners.list(p.Namespace)
 	if err != nil || len(p.Labels) == 0 {
 		return nil
 	}
@@ -282,7 +285,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
+	rs, err := c.owners.get(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.exp.forget(key)
 		return nil
@@ -360,7 +363,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 				// Adopt only if the ReplicaSet is still there and not
 				// being deleted, read past the cache (kube's canAdopt).
 				checked = true
-				fresh, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+				fresh, err := c.owners.getLive(ctx, rs.Namespace, rs.Name)
 				if err != nil || fresh.UID != rs.UID || fresh.DeletionTimestamp != nil {
 					canAdopt = false
 					if err != nil {
@@ -381,8 +384,16 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 	return out, errors.Join(errs...)
 }
 
-func controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
-	return *metav1.NewControllerRef(rs, rsKind)
+func (c *Controller) controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
+	return *metav1.NewControllerRef(rs, c.owners.kind())
+}
+
+// ref is what events name: the owner as its own kind (a converted
+// ReplicationController is not a ReplicaSet).
+func (c *Controller) ref(rs *appsv1.ReplicaSet) *corev1.ObjectReference {
+	kind := c.owners.kind()
+	return &corev1.ObjectReference{Kind: kind.Kind, APIVersion: kind.GroupVersion().String(),
+		Namespace: rs.Namespace, Name: rs.Name, UID: rs.UID, ResourceVersion: rs.ResourceVersion}
 }
 
 // patchOwners replaces a pod's ownerReferences, conditional on the
@@ -402,7 +413,7 @@ func (c *Controller) patchOwners(ctx context.Context, p *corev1.Pod, refs []meta
 }
 
 func (c *Controller) adopt(ctx context.Context, rs *appsv1.ReplicaSet, p *corev1.Pod) error {
-	refs := append(append([]metav1.OwnerReference(nil), p.OwnerReferences...), controllerRef(rs))
+	refs := append(append([]metav1.OwnerReference(nil), p.OwnerReferences...), c.controllerRef(rs))
 	if err := c.patchOwners(ctx, p, refs); err != nil {
 		return fmt.Errorf("adopting pod %s: %w", podKey(p), err)
 	}
@@ -502,7 +513,7 @@ func slowStartBatch(count, initial int, fn func() error) (int, error) {
 }
 
 // podFromTemplate is Kubernetes' GetPodFromTemplate.
-func podFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
+func podFromTemplate(rs *appsv1.ReplicaSet, owner metav1.OwnerReference) *corev1.Pod {
 	t := rs.Spec.Template.DeepCopy()
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -511,25 +522,25 @@ func podFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
 			Labels:          t.Labels,
 			Annotations:     t.Annotations,
 			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{controllerRef(rs)},
+			OwnerReferences: []metav1.OwnerReference{owner},
 		},
 		Spec: t.Spec,
 	}
 }
 
 func (c *Controller) createPod(ctx context.Context, key string, rs *appsv1.ReplicaSet) error {
-	p, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(rs), metav1.CreateOptions{})
+	p, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(rs, c.controllerRef(rs)), metav1.CreateOptions{})
 	if err != nil {
 		// A timed-out create may still happen; the informer will tell,
 		// and the expectations expire otherwise (as Kubernetes).
 		if apierrors.IsTimeout(err) {
 			return nil
 		}
-		c.recorder.Eventf(rs, corev1.EventTypeWarning, FailedCreate, "Error creating: %v", err)
+		c.recorder.Eventf(c.ref(rs), corev1.EventTypeWarning, FailedCreate, "Error creating: %v", err)
 		return err
 	}
 	c.log.Debug("created pod", "replicaset", key, "pod", p.Name)
-	c.recorder.Eventf(rs, corev1.EventTypeNormal, SuccessfulCreate, "Created pod: %v", p.Name)
+	c.recorder.Eventf(c.ref(rs), corev1.EventTypeNormal, SuccessfulCreate, "Created pod: %v", p.Name)
 	return nil
 }
 
@@ -537,10 +548,10 @@ func (c *Controller) deletePodFor(ctx context.Context, rs *appsv1.ReplicaSet, p 
 	err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
-			c.recorder.Eventf(rs, corev1.EventTypeWarning, FailedDelete, "Error deleting: %v", err)
+			c.recorder.Eventf(c.ref(rs), corev1.EventTypeWarning, FailedDelete, "Error deleting: %v", err)
 		}
 		return err
 	}
-	c.recorder.Eventf(rs, corev1.EventTypeNormal, SuccessfulDelete, "Deleted pod: %v", p.Name)
+	c.recorder.Eventf(c.ref(rs), corev1.EventTypeNormal, SuccessfulDelete, "Deleted pod: %v", p.Name)
 	return nil
 }

@@ -94,7 +94,7 @@ func created(t time.Time) podOpt {
 }
 func labelled(l map[string]string) podOpt { return func(p *corev1.Pod) { p.Labels = l } }
 func ownedBy(rs *appsv1.ReplicaSet) podOpt {
-	return func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{controllerRef(rs)} }
+	return func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rs, rsKind)} }
 }
 func orphan() podOpt { return func(p *corev1.Pod) { p.OwnerReferences = nil } }
 

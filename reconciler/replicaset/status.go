@@ -72,5 +72,5 @@ func (c *Controller) writeStatus(ctx context.Context, rs *appsv1.ReplicaSet, nex
 		return rs, nil
 	}
 	rs.Status = next
-	return c.client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+	return c.owners.updateStatus(ctx, rs)
 }
