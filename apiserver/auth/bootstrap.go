@@ -195,6 +195,7 @@ func gitSyncRules() []rbacv1.PolicyRule {
 		rule(verbsReadWrite, groupCoordination, "leases"),
 		rule(verbsReadWrite, groupRBAC, "roles", "rolebindings", "clusterroles", "clusterrolebindings"),
 		rule(verbsReadWrite, groupAdmission, "validatingadmissionpolicies", "validatingadmissionpolicybindings"),
+		rule(verbsReadWrite, groupStorage, "storageclasses"),
 		rule(verbsReadWrite, groupEvents, "events"),
 		rule(verbsReadWrite, groupGitOps, "gitrepositories"),
 		rule(verbs("get", "update", "patch"), groupGitOps, "gitrepositories/status"),
