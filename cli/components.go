@@ -11,10 +11,12 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cairn-dev/cairn/reconciler/manager"
+	"github.com/cairn-dev/cairn/reconciler/nodeipam"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
 )
 
@@ -36,12 +38,19 @@ type componentsConfig struct {
 	// kubeconfig from the data dir.
 	Kubeconfig  string
 	LeaderElect bool
+	// Controller manager flags, Kubernetes' names and defaults.
+	AllocateNodeCIDRs bool
+	ClusterCIDR       string
+	NodeCIDRMaskSize  int
 }
 
 func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
 	fs.StringSliceVar(&cfg.Components, "components", allComponents, "control-plane components to run: "+strings.Join(allComponents, ", "))
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig the components use when the apiserver component does not run here")
 	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "components campaign for their lease, so that one instance is active among several servers sharing an etcd cluster")
+	fs.BoolVar(&cfg.AllocateNodeCIDRs, "allocate-node-cidrs", false, "give every node a pod range from --cluster-cidr (the node IPAM controller)")
+	fs.StringVar(&cfg.ClusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR.String(), "the pods' network: one prefix, or an IPv4 and an IPv6 prefix separated by a comma")
+	fs.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", 0, "prefix length of each node's pod range (default 24 for IPv4, 64 for IPv6)")
 }
 
 func (c componentsConfig) runs(name string) bool { return slices.Contains(c.Components, name) }
@@ -54,6 +63,9 @@ func (c componentsConfig) validate() error {
 	}
 	if len(c.Components) == 0 {
 		return fmt.Errorf("--components: none given")
+	}
+	if _, err := nodeipam.ParseClusterCIDRs(c.ClusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
 	if !c.runs(componentAPIServer) && c.Kubeconfig == "" {
 		return fmt.Errorf("--kubeconfig is required when the apiserver component does not run here")
@@ -82,7 +94,14 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 		if err != nil {
 			return fmt.Errorf("controller manager: %w", err)
 		}
-		m, err := manager.New(manager.Config{Client: client, Dynamic: dyn, LeaderElect: c.LeaderElect, Registerer: reg, Logger: slog.Default()})
+		md, err := metadata.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("controller manager: %w", err)
+		}
+		cidrs, _ := nodeipam.ParseClusterCIDRs(c.ClusterCIDR) // validated
+		m, err := manager.New(manager.Config{Client: client, Dynamic: dyn, Metadata: md, LeaderElect: c.LeaderElect,
+			AllocateNodeCIDRs: c.AllocateNodeCIDRs, ClusterCIDRs: cidrs, NodeCIDRMaskSize: c.NodeCIDRMaskSize,
+			Registerer: reg, Logger: slog.Default()})
 		if err != nil {
 			return err
 		}

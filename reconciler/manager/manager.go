@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -25,13 +26,19 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/cairn-dev/cairn/reconciler/daemonset"
 	"github.com/cairn-dev/cairn/reconciler/endpoints"
+	"github.com/cairn-dev/cairn/reconciler/garbagecollector"
 	"github.com/cairn-dev/cairn/reconciler/namespace"
+	"github.com/cairn-dev/cairn/reconciler/nodeipam"
+	"github.com/cairn-dev/cairn/reconciler/podgc"
 	"github.com/cairn-dev/cairn/reconciler/replicaset"
+	"github.com/cairn-dev/cairn/reconciler/statefulset"
 )
 
 // Lease the manager campaigns for, Kubernetes' name.
@@ -50,6 +57,15 @@ type Config struct {
 	// Dynamic reaches every resource the namespace controller deletes;
 	// required when it runs.
 	Dynamic dynamic.Interface
+	// Metadata watches every resource's metadata for the garbage
+	// collector; required when it runs.
+	Metadata metadata.Interface
+	// AllocateNodeCIDRs runs the node IPAM controller, which gives each
+	// node a pod range from ClusterCIDRs (Kubernetes'
+	// --allocate-node-cidrs, --cluster-cidr, --node-cidr-mask-size).
+	AllocateNodeCIDRs bool
+	ClusterCIDRs      []netip.Prefix
+	NodeCIDRMaskSize  int
 	// LeaderElect runs the controllers only while holding the Lease
 	// kube-system/kube-controller-manager.
 	LeaderElect bool
@@ -69,8 +85,10 @@ type Config struct {
 
 // ControllerContext is what a controller constructor gets.
 type ControllerContext struct {
+	Config          *Config
 	Client          kubernetes.Interface
 	Dynamic         dynamic.Interface
+	Metadata        metadata.Interface
 	Factory         informers.SharedInformerFactory
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
@@ -94,6 +112,35 @@ var constructors = map[string]func(ControllerContext) (Controller, error){
 			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
 		}), nil
 	},
+	statefulset.Name: func(cc ControllerContext) (Controller, error) {
+		return statefulset.New(cc.Client, cc.Factory, statefulset.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
+	daemonset.Name: func(cc ControllerContext) (Controller, error) {
+		return daemonset.New(cc.Client, cc.Factory, daemonset.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
+	garbagecollector.Name: func(cc ControllerContext) (Controller, error) {
+		if cc.Metadata == nil {
+			return nil, errors.New("the garbage collector needs a metadata client")
+		}
+		return garbagecollector.New(cc.Client, cc.Metadata, garbagecollector.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
+	podgc.Name: func(cc ControllerContext) (Controller, error) {
+		return podgc.New(cc.Client, cc.Factory, podgc.Options{Logger: cc.Logger, Registerer: cc.Registerer}), nil
+	},
+	nodeipam.Name: func(cc ControllerContext) (Controller, error) {
+		o := nodeipam.Options{ClusterCIDRs: cc.Config.ClusterCIDRs, NodeCIDRMaskSize: cc.Config.NodeCIDRMaskSize,
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider}
+		if err := o.Validate(); err != nil {
+			return nil, err
+		}
+		return nodeipam.New(cc.Client, cc.Factory, o), nil
+	},
 	"endpoints": func(cc ControllerContext) (Controller, error) {
 		return endpoints.New(cc.Client, cc.Factory, endpoints.Options{Logger: cc.Logger, Registerer: cc.Registerer}), nil
 	},
@@ -112,6 +159,20 @@ func KnownControllers() []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// DefaultControllers are the controllers run when Config names none:
+// all, node IPAM only when pod ranges are allocated (as Kubernetes runs it
+// only with --allocate-node-cidrs).
+func DefaultControllers(allocateNodeCIDRs bool) []string {
+	var out []string
+	for _, n := range KnownControllers() {
+		if n == nodeipam.Name && !allocateNodeCIDRs {
+			continue
+		}
+		out = append(out, n)
+	}
 	return out
 }
 
@@ -136,7 +197,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Identity = host + "_" + uuid.NewString()
 	}
 	if len(cfg.Controllers) == 0 {
-		cfg.Controllers = KnownControllers()
+		cfg.Controllers = DefaultControllers(cfg.AllocateNodeCIDRs)
 	}
 	for _, n := range cfg.Controllers {
 		if constructors[n] == nil {
@@ -144,6 +205,9 @@ func New(cfg Config) (*Manager, error) {
 		}
 		if n == "namespace" && cfg.Dynamic == nil {
 			return nil, errors.New("controller manager: the namespace controller needs Config.Dynamic")
+		}
+		if n == garbagecollector.Name && cfg.Metadata == nil {
+			return nil, errors.New("controller manager: the garbage collector needs Config.Metadata")
 		}
 	}
 	cfg.Controllers = slices.Compact(slices.Sorted(slices.Values(cfg.Controllers)))
@@ -272,7 +336,7 @@ func orDefault(d, def time.Duration) time.Duration {
 func (m *Manager) runControllers(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(m.cfg.Client, m.cfg.ResyncPeriod)
 	cc := ControllerContext{
-		Client: m.cfg.Client, Dynamic: m.cfg.Dynamic, Factory: factory, Logger: m.cfg.Logger,
+		Config: &m.cfg, Client: m.cfg.Client, Dynamic: m.cfg.Dynamic, Metadata: m.cfg.Metadata, Factory: factory, Logger: m.cfg.Logger,
 		Registerer: m.cfg.Registerer, MetricsProvider: m.metrics,
 	}
 	type named struct {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
@@ -117,6 +118,7 @@ func (e *env) startManager(cfg Config) *running {
 		e.t.Fatal(err)
 	}
 	cfg.Dynamic = dyn
+	cfg.Metadata = metadata.NewForConfigOrDie(e.s.RestConfig("controller-manager"))
 	cfg.Logger = testLogger()
 	m, err := New(cfg)
 	if err != nil {
