@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/cairn-dev/cairn/gitsync"
 	"github.com/cairn-dev/cairn/reconciler/manager"
 	"github.com/cairn-dev/cairn/reconciler/nodeipam"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
@@ -25,9 +27,10 @@ const (
 	componentAPIServer         = "apiserver"
 	componentControllerManager = "controller-manager"
 	componentScheduler         = "scheduler"
+	componentGitSync           = "gitsync"
 )
 
-var allComponents = []string{componentAPIServer, componentControllerManager, componentScheduler}
+var allComponents = []string{componentAPIServer, componentControllerManager, componentScheduler, componentGitSync}
 
 // componentsConfig is what the control-plane components other than the
 // API server need: which of them run, and how they reach the API.
@@ -42,6 +45,12 @@ type componentsConfig struct {
 	AllocateNodeCIDRs bool
 	ClusterCIDR       string
 	NodeCIDRMaskSize  int
+	// gitsync: the repository the server follows (--git-repo), if any,
+	// declared as the GitRepository cairn-system/cluster.
+	GitRepo, GitBranch, GitPath string
+	GitInterval                 time.Duration
+	// DataDir keeps gitsync's clones.
+	DataDir string
 }
 
 func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
@@ -51,6 +60,10 @@ func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
 	fs.BoolVar(&cfg.AllocateNodeCIDRs, "allocate-node-cidrs", false, "give every node a pod range from --cluster-cidr (the node IPAM controller)")
 	fs.StringVar(&cfg.ClusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR.String(), "the pods' network: one prefix, or an IPv4 and an IPv6 prefix separated by a comma")
 	fs.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", 0, "prefix length of each node's pod range (default 24 for IPv4, 64 for IPv6)")
+	fs.StringVar(&cfg.GitRepo, "git-repo", "", "repository whose manifests the cluster follows (local path, file://, https:// or ssh://); declared as the GitRepository cairn-system/cluster")
+	fs.StringVar(&cfg.GitBranch, "git-branch", "main", "branch of --git-repo")
+	fs.StringVar(&cfg.GitPath, "git-path", "", "directory of --git-repo holding the manifests")
+	fs.DurationVar(&cfg.GitInterval, "git-interval", gitsync.DefaultInterval, "how often --git-repo is fetched")
 }
 
 func (c componentsConfig) runs(name string) bool { return slices.Contains(c.Components, name) }
@@ -107,6 +120,18 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 		}
 		running++
 		go func() { errs <- m.Run(ctx) }()
+	}
+	if c.runs(componentGitSync) {
+		cfg, err := restConfigFor(kubeconfig("gitsync"))
+		if err != nil {
+			return fmt.Errorf("gitsync: %w", err)
+		}
+		g, err := newGitSync(ctx, cfg, c)
+		if err != nil {
+			return fmt.Errorf("gitsync: %w", err)
+		}
+		running++
+		go func() { errs <- g.Run(ctx) }()
 	}
 	if c.runs(componentScheduler) {
 		client, err := clientFor(kubeconfig("scheduler"))

@@ -45,6 +45,7 @@ func runServer(cmd *cobra.Command, cfg apiserver.Config, endpoints string, comps
 	if !comps.runs(componentAPIServer) {
 		return runComponents(ctx, comps, func(string) string { return comps.Kubeconfig }, prometheus.NewRegistry())
 	}
+	comps.DataDir = cfg.DataDir
 	cfg.EtcdEndpoints = splitList(endpoints)
 	cfg.Logger = slog.Default()
 	srv, err := apiserver.New(cfg)
