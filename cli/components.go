@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,8 @@ type componentsConfig struct {
 	// declared as the GitRepository cairn-system/cluster.
 	GitRepo, GitBranch, GitPath string
 	GitInterval                 time.Duration
+	// GitWebhookAddress serves the push webhook receiver ("" = off).
+	GitWebhookAddress string
 	// DataDir keeps gitsync's clones.
 	DataDir string
 }
@@ -64,6 +67,7 @@ func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
 	fs.StringVar(&cfg.GitBranch, "git-branch", "main", "branch of --git-repo")
 	fs.StringVar(&cfg.GitPath, "git-path", "", "directory of --git-repo holding the manifests")
 	fs.DurationVar(&cfg.GitInterval, "git-interval", gitsync.DefaultInterval, "how often --git-repo is fetched")
+	fs.StringVar(&cfg.GitWebhookAddress, "git-webhook-bind-address", "", "serve the push webhook receiver (POST "+gitsync.WebhookPrefix+"<namespace>/<name>) on this address, e.g. :9292; off when empty")
 }
 
 func (c componentsConfig) runs(name string) bool { return slices.Contains(c.Components, name) }
@@ -132,6 +136,25 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 		}
 		running++
 		go func() { errs <- g.Run(ctx) }()
+		if c.GitWebhookAddress != "" {
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return fmt.Errorf("gitsync: %w", err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle(gitsync.WebhookPrefix, &gitsync.Webhook{Client: client, Controller: g})
+			hs := &http.Server{Addr: c.GitWebhookAddress, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			running++
+			go func() {
+				go func() { <-ctx.Done(); _ = hs.Close() }()
+				slog.Info("gitsync webhook receiver listening", "address", c.GitWebhookAddress)
+				if err := hs.ListenAndServe(); err != nil && ctx.Err() == nil {
+					errs <- fmt.Errorf("gitsync webhook receiver: %w", err)
+					return
+				}
+				errs <- nil
+			}()
+		}
 	}
 	if c.runs(componentScheduler) {
 		client, err := clientFor(kubeconfig("scheduler"))

@@ -458,3 +458,12 @@ func (c *Controller) writeStatus(ctx context.Context, r *gitopsv1.GitRepository,
 		c.log.Warn("writing status", "source", r.Namespace+"/"+r.Name, "err", err)
 	}
 }
+
+// source is a GitRepository as the informer last saw it.
+func (c *Controller) source(namespace, name string) (*gitopsv1.GitRepository, bool) {
+	obj, ok, err := c.informer.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	return repoOf(obj)
+}
