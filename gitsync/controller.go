@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -204,6 +205,7 @@ type sourceLoop struct {
 	// loaded is the last revision loaded and checked, reused while the
 	// revision and the spec stay the same.
 	loaded *loadedRevision
+	syncs  atomic.Int64
 }
 
 type loadedRevision struct {
@@ -305,6 +307,7 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		lr = c.load(r, rev)
 		l.loaded = lr
 	}
+	defer l.syncs.Add(1)
 	if len(lr.errs) > 0 {
 		c.refuse(ctx, r, st, rev, "ValidationFailed", lr.errs)
 		return nil
@@ -328,10 +331,15 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		log.Info("applied", "revision", rev.Short(), "created", len(out.Created), "updated", len(out.Updated),
 			"unchanged", len(out.Unchanged), "pruned", len(out.Deleted), "took", time.Since(start).Round(time.Millisecond))
 	}
+	resync := st.LastAppliedRevision == rev.Hash && changed == 0 && readyApplied(st)
 	st.LastAppliedRevision = rev.Hash
 	t := metav1.NewTime(rev.Time)
 	st.Commit = &gitopsv1.CommitInfo{Author: rev.Author, Message: rev.Message, Time: &t}
-	setCondition(st, "Ready", metav1.ConditionTrue, "Applied", msg, r.Generation)
+	if !resync {
+		// A resync that changed nothing keeps the message of the apply
+		// that did, so an unchanged cluster costs no status write either.
+		setCondition(st, "Ready", metav1.ConditionTrue, "Applied", msg, r.Generation)
+	}
 	c.writeStatus(ctx, r, st)
 	return nil
 }
@@ -408,9 +416,13 @@ func shortHash(h string) string {
 	return h
 }
 
+// MaxStatusErrors bounds the errors a status lists; the Ready message
+// gives the full count.
+const MaxStatusErrors = 100
+
 func toSyncErrors(fs []check.Finding) []gitopsv1.SyncError {
 	var out []gitopsv1.SyncError
-	for _, f := range fs {
+	for _, f := range fs[:min(len(fs), MaxStatusErrors)] {
 		out = append(out, gitopsv1.SyncError{File: f.File, Line: f.Line, Object: f.Object, Field: f.Path, Message: f.Message})
 	}
 	return out
@@ -466,4 +478,25 @@ func (c *Controller) source(namespace, name string) (*gitopsv1.GitRepository, bo
 		return nil, false
 	}
 	return repoOf(obj)
+}
+
+// readyApplied: the source's Ready condition says its revision is applied.
+func readyApplied(st *gitopsv1.GitRepositoryStatus) bool {
+	for _, c := range st.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == metav1.ConditionTrue && c.Reason == "Applied" && c.ObservedGeneration == st.ObservedGeneration
+		}
+	}
+	return false
+}
+
+// Syncs counts the syncs of a source that got as far as an apply or a
+// refusal (for tests and metrics).
+func (c *Controller) Syncs(namespace, name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.sources[namespace+"/"+name]; l != nil {
+		return int(l.syncs.Load())
+	}
+	return 0
 }
