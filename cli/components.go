@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-dev/cairn/gitsync"
 	"github.com/cairn-dev/cairn/reconciler/manager"
 	"github.com/cairn-dev/cairn/reconciler/nodeipam"
+	"github.com/cairn-dev/cairn/reconciler/nodelifecycle"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
 )
 
@@ -46,6 +47,7 @@ type componentsConfig struct {
 	AllocateNodeCIDRs bool
 	ClusterCIDR       string
 	NodeCIDRMaskSize  int
+	NodeLifecycle     nodelifecycle.Options
 	// gitsync: the repository the server follows (--git-repo), if any,
 	// declared as the GitRepository cairn-system/cluster.
 	GitRepo, GitBranch, GitPath string
@@ -63,6 +65,14 @@ func componentFlags(fs *pflag.FlagSet, cfg *componentsConfig) {
 	fs.BoolVar(&cfg.AllocateNodeCIDRs, "allocate-node-cidrs", false, "give every node a pod range from --cluster-cidr (the node IPAM controller)")
 	fs.StringVar(&cfg.ClusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR.String(), "the pods' network: one prefix, or an IPv4 and an IPv6 prefix separated by a comma")
 	fs.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", 0, "prefix length of each node's pod range (default 24 for IPv4, 64 for IPv6)")
+	nl := &cfg.NodeLifecycle
+	fs.DurationVar(&nl.NodeMonitorPeriod, "node-monitor-period", nodelifecycle.DefaultNodeMonitorPeriod, "how often the node lifecycle controller looks at node health")
+	fs.DurationVar(&nl.NodeMonitorGracePeriod, "node-monitor-grace-period", nodelifecycle.DefaultNodeMonitorGracePeriod, "how long a node may stay silent before its Ready condition turns Unknown")
+	fs.DurationVar(&nl.NodeStartupGracePeriod, "node-startup-grace-period", nodelifecycle.DefaultNodeStartupGracePeriod, "the same for a node that never posted Ready")
+	fs.Float32Var(&nl.NodeEvictionRate, "node-eviction-rate", nodelifecycle.DefaultNodeEvictionRate, "nodes per second whose pods are evicted (NoExecute taint) in a healthy zone")
+	fs.Float32Var(&nl.SecondaryNodeEvictionRate, "secondary-node-eviction-rate", nodelifecycle.DefaultSecondaryNodeEvictionRate, "the same in a zone where at least --unhealthy-zone-threshold of the nodes are not ready")
+	fs.Float32Var(&nl.UnhealthyZoneThreshold, "unhealthy-zone-threshold", nodelifecycle.DefaultUnhealthyZoneThreshold, "share of not-ready nodes that makes a zone unhealthy")
+	fs.IntVar(&nl.LargeClusterSizeThreshold, "large-cluster-size-threshold", nodelifecycle.DefaultLargeClusterSizeThreshold, "unhealthy zones of at most this many nodes evict nothing")
 	fs.StringVar(&cfg.GitRepo, "git-repo", "", "repository whose manifests the cluster follows (local path, file://, https:// or ssh://); declared as the GitRepository cairn-system/cluster")
 	fs.StringVar(&cfg.GitBranch, "git-branch", "main", "branch of --git-repo")
 	fs.StringVar(&cfg.GitPath, "git-path", "", "directory of --git-repo holding the manifests")
@@ -117,7 +127,7 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 		}
 		cidrs, _ := nodeipam.ParseClusterCIDRs(c.ClusterCIDR) // validated
 		m, err := manager.New(manager.Config{Client: client, Dynamic: dyn, Metadata: md, LeaderElect: c.LeaderElect,
-			AllocateNodeCIDRs: c.AllocateNodeCIDRs, ClusterCIDRs: cidrs, NodeCIDRMaskSize: c.NodeCIDRMaskSize,
+			AllocateNodeCIDRs: c.AllocateNodeCIDRs, ClusterCIDRs: cidrs, NodeCIDRMaskSize: c.NodeCIDRMaskSize, NodeLifecycle: c.NodeLifecycle,
 			Registerer: reg, Logger: slog.Default()})
 		if err != nil {
 			return err

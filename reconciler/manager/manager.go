@@ -32,13 +32,16 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/cairn-dev/cairn/reconciler/daemonset"
+	"github.com/cairn-dev/cairn/reconciler/deployment"
 	"github.com/cairn-dev/cairn/reconciler/endpoints"
 	"github.com/cairn-dev/cairn/reconciler/garbagecollector"
 	"github.com/cairn-dev/cairn/reconciler/namespace"
 	"github.com/cairn-dev/cairn/reconciler/nodeipam"
+	"github.com/cairn-dev/cairn/reconciler/nodelifecycle"
 	"github.com/cairn-dev/cairn/reconciler/podgc"
 	"github.com/cairn-dev/cairn/reconciler/replicaset"
 	"github.com/cairn-dev/cairn/reconciler/statefulset"
+	"github.com/cairn-dev/cairn/reconciler/tainteviction"
 )
 
 // Lease the manager campaigns for, Kubernetes' name.
@@ -66,6 +69,11 @@ type Config struct {
 	AllocateNodeCIDRs bool
 	ClusterCIDRs      []netip.Prefix
 	NodeCIDRMaskSize  int
+	// NodeLifecycle tunes the node lifecycle controller (monitor period,
+	// grace periods, eviction rates, zone thresholds); zero values take
+	// Kubernetes' defaults. Its Clock, Logger and metrics are the
+	// manager's.
+	NodeLifecycle nodelifecycle.Options
 	// LeaderElect runs the controllers only while holding the Lease
 	// kube-system/kube-controller-manager.
 	LeaderElect bool
@@ -109,6 +117,21 @@ var constructors = map[string]func(ControllerContext) (Controller, error){
 	},
 	replicaset.ReplicationControllerName: func(cc ControllerContext) (Controller, error) {
 		return replicaset.NewReplicationManager(cc.Client, cc.Factory, replicaset.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
+	deployment.Name: func(cc ControllerContext) (Controller, error) {
+		return deployment.New(cc.Client, cc.Factory, deployment.Options{
+			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
+		}), nil
+	},
+	nodelifecycle.Name: func(cc ControllerContext) (Controller, error) {
+		o := cc.Config.NodeLifecycle
+		o.Logger, o.Registerer, o.MetricsProvider = cc.Logger, cc.Registerer, cc.MetricsProvider
+		return nodelifecycle.New(cc.Client, cc.Factory, o), nil
+	},
+	tainteviction.Name: func(cc ControllerContext) (Controller, error) {
+		return tainteviction.New(cc.Client, cc.Factory, tainteviction.Options{
 			Logger: cc.Logger, Registerer: cc.Registerer, MetricsProvider: cc.MetricsProvider,
 		}), nil
 	},
