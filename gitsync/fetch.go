@@ -54,9 +54,9 @@ type Fetcher struct {
 	mu  sync.Mutex
 }
 
-// Fetch fetches ref from url (shallow where the transport allows) and
-// returns the commit it names.
-func (f *Fetcher) Fetch(ctx context.Context, url string, ref Ref, auth transport.AuthMethod) (*Revision, error) {
+// Fetch fetches ref from url (shallow where the transport allows) with
+// creds (nil: none) and returns the commit it names.
+func (f *Fetcher) Fetch(ctx context.Context, url string, ref Ref, creds *Credentials) (*Revision, error) {
 	installFile.Do(func() { client.InstallProtocol("file", server.DefaultServer) })
 	url = normalizeURL(url)
 	f.mu.Lock()
@@ -93,13 +93,21 @@ func (f *Fetcher) Fetch(ctx context.Context, url string, ref Ref, auth transport
 		local = plumbing.NewRemoteReferenceName("origin", branch)
 		spec = config.RefSpec("+" + plumbing.NewBranchReferenceName(branch).String() + ":" + local.String())
 	}
-	opts := &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: auth, Tags: git.NoTags, Force: true}
+	opts := &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags, Force: true}
+	if creds != nil {
+		opts.Auth, opts.CABundle, opts.InsecureSkipTLS = creds.Auth, creds.CABundle, creds.InsecureSkipTLS
+	}
 	// A shallow fetch where the server can do one (the in-process server
 	// for local repositories cannot; it reads local files anyway).
 	if ref.Commit == "" && !strings.HasPrefix(url, "file://") {
 		opts.Depth = 1
 	}
 	err = repo.FetchContext(ctx, opts)
+	if err != nil && opts.Depth > 0 && strings.Contains(err.Error(), "shallow") {
+		// Servers built on go-git's server refuse shallow fetches.
+		opts.Depth = 0
+		err = repo.FetchContext(ctx, opts)
+	}
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, fmt.Errorf("fetching %s from %s: %w", describe(ref), url, err)
 	}
@@ -149,7 +157,8 @@ func describe(r Ref) string {
 func normalizeURL(u string) string {
 	if strings.HasPrefix(u, "file://") {
 		u = strings.TrimPrefix(u, "file://")
-	} else if strings.Contains(u, "://") || strings.HasPrefix(u, "git@") {
+	} else if ep, err := transport.NewEndpoint(u); err == nil && ep.Protocol != "file" {
+		// https://, ssh://, git:// and scp-like user@host:path.
 		return u
 	}
 	if abs, err := filepath.Abs(u); err == nil {
