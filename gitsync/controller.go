@@ -294,14 +294,35 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	r.Status.DeepCopyInto(st)
 	st.ObservedGeneration = r.Generation
 
-	rev, err := c.fetcher.Fetch(ctx, r.Spec.URL, Ref{Branch: r.Spec.Ref.Branch, Tag: r.Spec.Ref.Tag, Commit: r.Spec.Ref.Commit}, nil)
-	if err != nil {
-		log.Warn("fetch failed", "err", err)
-		setCondition(st, "Ready", metav1.ConditionFalse, "FetchFailed", err.Error(), r.Generation)
+	fail := func(reason string, err error) error {
+		log.Warn("sync failed", "reason", reason, "err", err)
+		setCondition(st, "Ready", metav1.ConditionFalse, reason, err.Error(), r.Generation)
+		remember(st, gitopsv1.Attempt{Revision: st.LastAttemptedRevision, Result: "Failed", Message: err.Error()})
 		c.writeStatus(ctx, r, st)
 		return err
 	}
+	creds, err := c.credentials(ctx, r)
+	if err != nil {
+		return fail("CredentialsFailed", err)
+	}
+	rev, err := c.fetcher.Fetch(ctx, r.Spec.URL, Ref{Branch: r.Spec.Ref.Branch, Tag: r.Spec.Ref.Tag, Commit: r.Spec.Ref.Commit}, creds)
+	if err != nil {
+		return fail("FetchFailed", err)
+	}
 	st.LastAttemptedRevision = rev.Hash
+	if r.Spec.Verify != nil {
+		signer, reason, err := c.verify(ctx, r, rev)
+		if err != nil && reason == "" {
+			return fail("VerificationFailed", err)
+		}
+		if err != nil {
+			setCondition(st, "Verified", metav1.ConditionFalse, reason, err.Error(), r.Generation)
+			c.refuse(ctx, r, st, rev, reason, []check.Finding{{Message: err.Error(), Severity: check.Error}})
+			l.syncs.Add(1)
+			return nil
+		}
+		setCondition(st, "Verified", metav1.ConditionTrue, "Signed", fmt.Sprintf("revision %s signed by %s", rev.Short(), signer), r.Generation)
+	}
 	lr := l.loaded
 	if lr == nil || lr.hash != rev.Hash || lr.generation != r.Generation {
 		lr = c.load(r, rev)
@@ -339,6 +360,7 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		// A resync that changed nothing keeps the message of the apply
 		// that did, so an unchanged cluster costs no status write either.
 		setCondition(st, "Ready", metav1.ConditionTrue, "Applied", msg, r.Generation)
+		remember(st, gitopsv1.Attempt{Revision: rev.Hash, Result: "Applied", Message: msg})
 	}
 	c.writeStatus(ctx, r, st)
 	return nil
@@ -403,7 +425,73 @@ func (c *Controller) refuse(ctx context.Context, r *gitopsv1.GitRepository, st *
 		c.log.Warn("revision refused", "source", r.Namespace+"/"+r.Name, "revision", rev.Short(), "errors", len(errs))
 	}
 	setCondition(st, "Ready", metav1.ConditionFalse, reason, msg, r.Generation)
+	remember(st, gitopsv1.Attempt{Revision: rev.Hash, Result: "Refused", Message: msg})
 	c.writeStatus(ctx, r, st)
+}
+
+// MaxHistory is how many attempts a status remembers.
+const MaxHistory = 10
+
+// remember puts an attempt at the head of the history, unless it only
+// repeats the latest one (a resync, a retry of the same failure).
+func remember(st *gitopsv1.GitRepositoryStatus, a gitopsv1.Attempt) {
+	if len(st.History) > 0 {
+		last := st.History[0]
+		if last.Revision == a.Revision && last.Result == a.Result && last.Message == a.Message {
+			return
+		}
+	}
+	a.Time = metav1.Now()
+	st.History = append([]gitopsv1.Attempt{a}, st.History...)
+	if len(st.History) > MaxHistory {
+		st.History = st.History[:MaxHistory]
+	}
+}
+
+// credentials reads the Secret spec.secretRef names (nil when none).
+func (c *Controller) credentials(ctx context.Context, r *gitopsv1.GitRepository) (*Credentials, error) {
+	var data map[string][]byte
+	if ref := r.Spec.SecretRef; ref != nil {
+		s, err := c.cfg.Client.CoreV1().Secrets(r.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading Secret %s/%s named by spec.secretRef: %w", r.Namespace, ref.Name, err)
+		}
+		data = s.Data
+	}
+	creds, err := CredentialsFromSecret(r.Spec.URL, data)
+	if err != nil {
+		return nil, fmt.Errorf("spec.secretRef: %w", err)
+	}
+	return creds, nil
+}
+
+// verify checks the revision's signature against the keys in the Secret
+// spec.verify names. A refusal of the revision comes with its reason;
+// an error without one (the Secret cannot be read) is a failure to retry.
+func (c *Controller) verify(ctx context.Context, r *gitopsv1.GitRepository, rev *Revision) (signer, reason string, err error) {
+	name := r.Spec.Verify.SecretRef.Name
+	s, err := c.cfg.Client.CoreV1().Secrets(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", "", fmt.Errorf("reading Secret %s/%s named by spec.verify: %w", r.Namespace, name, err)
+	}
+	keys, err := KeysFromSecret(s.Data)
+	if err != nil {
+		return "", "", fmt.Errorf("verification Secret %s/%s: %w", r.Namespace, name, err)
+	}
+	signer, err = VerifyCommit(rev.Commit, keys)
+	switch {
+	case err == nil:
+		return signer, "", nil
+	case errors.Is(err, ErrUnsigned):
+		return "", "Unsigned", err
+	case errors.Is(err, ErrUnknownSigner):
+		return "", "UntrustedSigner", err
+	case errors.Is(err, ErrBadSignature):
+		return "", "BadSignature", err
+	case errors.Is(err, ErrMalformedSignature):
+		return "", "MalformedSignature", err
+	}
+	return "", "", err
 }
 
 func shortHash(h string) string {

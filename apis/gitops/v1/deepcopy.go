@@ -38,6 +38,10 @@ func (in *GitRepositorySpec) DeepCopyInto(out *GitRepositorySpec) {
 		v := *in.SecretRef
 		out.SecretRef = &v
 	}
+	if in.Verify != nil {
+		v := *in.Verify
+		out.Verify = &v
+	}
 }
 
 // DeepCopyInto copies the receiver into out.
@@ -61,6 +65,13 @@ func (in *GitRepositoryStatus) DeepCopyInto(out *GitRepositoryStatus) {
 	}
 	if in.Errors != nil {
 		out.Errors = append([]SyncError(nil), in.Errors...)
+	}
+	if in.History != nil {
+		out.History = make([]Attempt, len(in.History))
+		for i := range in.History {
+			out.History[i] = in.History[i]
+			out.History[i].Time = *in.History[i].Time.DeepCopy()
+		}
 	}
 }
 

@@ -41,8 +41,14 @@ type GitRepositorySpec struct {
 	// Interval between fetches, e.g. "15s".
 	Interval *metav1.Duration `json:"interval,omitempty"`
 	// SecretRef names a Secret in the same namespace with credentials
-	// (username/password, bearerToken, identity/known_hosts).
+	// (username/password or bearerToken, and caFile, for https;
+	// identity, password and known_hosts for ssh) and the push webhook's
+	// webhook-secret.
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+	// Verify, when set, refuses revisions not signed by one of the keys
+	// in the Secret it names (OpenPGP key rings as *.asc/*.gpg/pgp, SSH
+	// keys as allowed_signers or *.pub).
+	Verify *VerifySpec `json:"verify,omitempty"`
 	// DefaultNamespace is used for objects in the revision without one.
 	DefaultNamespace string `json:"defaultNamespace,omitempty"`
 	// Prune deletes live objects this source applied that left git.
@@ -51,6 +57,11 @@ type GitRepositorySpec struct {
 	AllowEmpty bool `json:"allowEmpty,omitempty"`
 	// Suspend stops syncing.
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// VerifySpec names the keys revisions must be signed with.
+type VerifySpec struct {
+	SecretRef LocalObjectReference `json:"secretRef"`
 }
 
 // GitRef selects a revision.
@@ -78,6 +89,19 @@ type GitRepositoryStatus struct {
 	Errors []SyncError `json:"errors,omitempty"`
 	// Inventory counts the objects this source owns.
 	Inventory int `json:"inventory,omitempty"`
+	// History is the last attempts, newest first (at most 10): each
+	// revision tried and what came of it.
+	History []Attempt `json:"history,omitempty"`
+}
+
+// Attempt is one revision tried.
+type Attempt struct {
+	Revision string      `json:"revision,omitempty"`
+	Time     metav1.Time `json:"time"`
+	// Result is Applied, Refused or Failed (fetch, credentials or API
+	// errors).
+	Result  string `json:"result"`
+	Message string `json:"message,omitempty"`
 }
 
 // CommitInfo is the applied commit's author and message.
