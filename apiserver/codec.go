@@ -69,9 +69,12 @@ func sniffGVK(data []byte) (schema.GroupVersionKind, bool) {
 
 var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 
+// protoScheme types the objects protoCodec encodes.
+var protoScheme = sync.OnceValue(NewScheme)
+
 // protoCodec decodes Kubernetes' protobuf envelope for the built-in kinds.
 var protoCodec = sync.OnceValue(func() *protobuf.Serializer {
-	s := NewScheme()
+	s := protoScheme()
 	return protobuf.NewSerializer(s, s)
 })
 

@@ -82,11 +82,13 @@ type Server struct {
 	addr      string
 	startedAt time.Time
 
-	schemas     *schema.Validator
-	policies    *policyFeed
-	encodings   *sharedEncodings
-	openapiOnce sync.Once
-	openapi     map[string][]byte
+	schemas   *schema.Validator
+	policies  *policyFeed
+	encodings *sharedEncodings
+	// protoEncodings: the same for watches in protobuf.
+	protoEncodings *sharedEncodings
+	openapiOnce    sync.Once
+	openapi        map[string][]byte
 
 	ready   chan struct{}
 	readyMu sync.Mutex
@@ -143,7 +145,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, scheme: NewScheme(), reg: reg, alloc: alloc,
 		stores: map[*Resource]*storage.Resource{}, metrics: newMetrics(cfg.Registry),
-		ready: make(chan struct{}), encodings: newSharedEncodings(4096), schemas: schema.New(),
+		ready: make(chan struct{}), encodings: newSharedEncodings(4096, encodeJSON),
+		protoEncodings: newSharedEncodings(4096, encodeProtobufOrFail), schemas: schema.New(),
 	}
 	l := lister{s}
 	s.policies = &policyFeed{s: s, engine: cel.New(cel.Options{})}

@@ -3,19 +3,24 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/cairn-dev/cairn/apiserver/storage"
 )
 
-// watch streams events as newline-delimited metav1.WatchEvent JSON, the
-// framing client-go's watch decoder reads.
+// watch streams events as newline-delimited metav1.WatchEvent JSON, or,
+// for a client that asks for protobuf and a kind that has it, as
+// length-delimited protobuf WatchEvents (Kubernetes'
+// application/vnd.kubernetes.protobuf;stream=watch): the framings
+// client-go's watch decoders read.
 func (s *Server) watch(q *request) {
 	opts, pred, err := selection(q.r, q.res)
 	if err != nil {
@@ -54,7 +59,12 @@ func (s *Server) watch(q *request) {
 
 	flusher, _ := q.w.(http.Flusher)
 	h := q.w.Header()
-	h.Set("Content-Type", "application/json")
+	proto := q.out.kind == outputProtobuf && hasProtobuf(q.res)
+	if proto {
+		h.Set("Content-Type", protobufMediaType+";stream=watch")
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
 	h.Set("Transfer-Encoding", "chunked")
 	h.Del("Content-Length")
 	q.w.WriteHeader(http.StatusOK)
@@ -71,7 +81,11 @@ func (s *Server) watch(q *request) {
 				return
 			}
 			buf.Reset()
-			if err := s.encodeEvent(&buf, q, ev); err != nil {
+			encode := s.encodeEvent
+			if proto {
+				encode = s.encodeProtobufEvent
+			}
+			if err := encode(&buf, q, ev); err != nil {
 				s.log.Debug("watch encode", "err", err)
 				return
 			}
@@ -83,7 +97,7 @@ func (s *Server) watch(q *request) {
 						more = false
 						break
 					}
-					if err := s.encodeEvent(&buf, q, ev2); err != nil {
+					if err := encode(&buf, q, ev2); err != nil {
 						return
 					}
 				default:
@@ -124,6 +138,43 @@ func (s *Server) encodeEvent(buf *bytes.Buffer, q *request, ev watch.Event) erro
 		return err
 	}
 	return writeEvent(buf, string(ev.Type), out)
+}
+
+// hasProtobuf: the resource's kind has a protobuf form (the built-in
+// kinds; cairn's own are JSON only).
+func hasProtobuf(res *Resource) bool {
+	_, ok := res.New().(interface{ Marshal() ([]byte, error) })
+	return ok
+}
+
+// encodeProtobufEvent appends one frame: a 4-byte big-endian length, then
+// a metav1.WatchEvent whose object is the object's protobuf envelope
+// (shared by every watcher).
+func (s *Server) encodeProtobufEvent(buf *bytes.Buffer, q *request, ev watch.Event) error {
+	var obj []byte
+	var err error
+	if ev.Type == watch.Error {
+		st := statusOf(toAPIError(errFromWatch(ev), q.res.GR(), ""))
+		st.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Status"}
+		obj, err = encodeProtobufOrFail(&st)
+	} else {
+		obj, err = s.encodeSharedProtobuf(ev.Object)
+	}
+	if err != nil {
+		return err
+	}
+	// The stream's frames are raw WatchEvent messages (Kubernetes'
+	// protobuf RawSerializer); only the embedded object has the envelope.
+	we := metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: obj}}
+	body, err := we.Marshal()
+	if err != nil {
+		return err
+	}
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(body)))
+	buf.Write(n[:])
+	buf.Write(body)
+	return nil
 }
 
 func writeEvent(buf *bytes.Buffer, typ string, obj any) error {
