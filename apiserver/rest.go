@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type request struct {
 	dryRun   bool
 	warnings []string
 	out      outputFormat
+	// protobufBody: the object came as protobuf, decoded into its Go
+	// type, which already holds it to the schema's fields and types.
+	protobufBody bool
 }
 
 func (q *request) key() string { return q.res.Key(q.info.Namespace, q.info.Name) }
@@ -252,6 +256,7 @@ func (q *request) readBody() ([]byte, fieldValidation, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	q.protobufBody = bytes.HasPrefix(body, protobufMagic)
 	fv, err := parseFieldValidation(q.r)
 	if err != nil {
 		return nil, "", badRequest(err.Error())
@@ -357,8 +362,15 @@ func (s *Server) admit(q *request, a *policies.Attributes, old runtime.Object) e
 		}
 	}
 	m, _ := meta.Accessor(a.Object)
-	if errs := s.schemaErrors(a.Object, q.res); len(errs) > 0 {
-		return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
+	// The JSON Schema catches what JSON can say and Go types cannot hold
+	// (unknown fields, wrong types); a protobuf body was decoded into the
+	// Go type, so it has neither, and Kubernetes' validation below still
+	// runs. Components speak protobuf and write pod status thousands of
+	// times a second; people and gitsync send JSON and get the schema.
+	if !q.protobufBody {
+		if errs := s.schemaErrors(a.Object, q.res); len(errs) > 0 {
+			return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
+		}
 	}
 	if errs := validation.Validate(a.Object, old); len(errs) > 0 {
 		return apierrors.NewInvalid(q.res.GVK().GroupKind(), m.GetName(), errs)
