@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,7 +28,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -69,7 +69,16 @@ type Options struct {
 	MetricsProvider workqueue.MetricsProvider
 	// BurstReplicas: most creates or deletes per sync; default 500.
 	BurstReplicas int
+	// PodEventDelay gathers the pod events of a ReplicaSet into one sync:
+	// a sync looks at all of its pods, so one per event would cost
+	// O(pods²) while thousands of pods start. Events that complete the
+	// expected creates or deletes sync at once. Default 25ms; negative:
+	// no delay.
+	PodEventDelay time.Duration
 }
+
+// DefaultPodEventDelay is Options.PodEventDelay's default.
+const DefaultPodEventDelay = 25 * time.Millisecond
 
 // Controller is the ReplicaSet controller.
 type Controller struct {
@@ -77,8 +86,10 @@ type Controller struct {
 	log      *slog.Logger
 	clock    clock.Clock
 	burst    int
+	delay    time.Duration
+	lastSync sync.Map // key → time.Duration of its last sync
 	owners   owners
-	podList  corelisters.PodLister
+	podIndex cache.Indexer
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	exp      *expectations
@@ -105,15 +116,19 @@ func newController(client kubernetes.Interface, factory informers.SharedInformer
 	if opts.BurstReplicas <= 0 {
 		opts.BurstReplicas = DefaultBurstReplicas
 	}
+	if opts.PodEventDelay == 0 {
+		opts.PodEventDelay = DefaultPodEventDelay
+	}
 	podInf := factory.Core().V1().Pods()
 	c := &Controller{
-		client:  client,
-		log:     opts.Logger.With("controller", name),
-		clock:   opts.Clock,
-		burst:   opts.BurstReplicas,
-		owners:  own,
-		podList: podInf.Lister(),
-		synced:  []cache.InformerSynced{own.informer().HasSynced, podInf.Informer().HasSynced},
+		client:   client,
+		log:      opts.Logger.With("controller", name),
+		clock:    opts.Clock,
+		burst:    opts.BurstReplicas,
+		delay:    opts.PodEventDelay,
+		owners:   own,
+		podIndex: podInf.Informer().GetIndexer(),
+		synced:   []cache.InformerSynced{own.informer().HasSynced, podInf.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name, MetricsProvider: opts.MetricsProvider}),
 		exp:     newExpectations(opts.Clock),
@@ -123,9 +138,14 @@ func newController(client kubernetes.Interface, factory informers.SharedInformer
 	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	_, _ = own.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
+		UpdateFunc: c.updateOwner,
 		DeleteFunc: c.deleteRS,
 	})
+	// Informers are not started yet: adding an index cannot fail but by
+	// a conflicting index of the same name, which is a bug.
+	if err := controller.AddPodControllerIndex(podInf.Informer()); err != nil {
+		panic(err)
+	}
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
@@ -150,13 +170,40 @@ func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
-	return controller.Workers(ctx, c.log, c.queue, c.synced, workers, c.sync,
+	return controller.Workers(ctx, c.log, c.queue, c.synced, workers, c.timedSync,
 		func(_ error, d time.Duration) { c.syncDur.Observe(d.Seconds()) })
+}
+
+// timedSync remembers how long each key's sync took (for podEvent).
+func (c *Controller) timedSync(ctx context.Context, key string) error {
+	start := time.Now()
+	err := c.sync(ctx, key)
+	c.lastSync.Store(key, time.Since(start))
+	return err
 }
 
 func (c *Controller) enqueue(obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err != nil {
+		return
+	}
+	c.queue.Add(key)
+}
+
+// updateOwner queues a changed ReplicaSet: at once when its spec changed
+// (a new generation), after the pod event delay when only its status did
+// — most often this controller's own write, which would otherwise start
+// the next sync of all its pods at once, again and again.
+func (c *Controller) updateOwner(old, cur any) {
+	key, err := cache.MetaNamespaceKeyFunc(cur)
+	if err != nil {
+		return
+	}
+	om, err1 := meta.Accessor(old)
+	cm, err2 := meta.Accessor(cur)
+	if c.delay > 0 && err1 == nil && err2 == nil && om.GetGeneration() == cm.GetGeneration() &&
+		om.GetDeletionTimestamp().Equal(cm.GetDeletionTimestamp()) && labels.Equals(om.GetLabels(), cm.GetLabels()) {
+		c.queue.AddAfter(key, c.delay)
 		return
 	}
 	c.queue.Add(key)
@@ -168,6 +215,7 @@ func (c *Controller) deleteRS(obj any) {
 		return
 	}
 	c.exp.forget(key)
+	c.lastSync.Delete(key)
 	c.queue.Add(key)
 }
 
@@ -204,6 +252,26 @@ func (c *Controller) matching(p *corev1.Pod) []*appsv1.ReplicaSet {
 
 func rsKey(rs *appsv1.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
 
+// podEvent queues a ReplicaSet after one of its pods changed: at once
+// when the change completes what the last sync expected (the next burst
+// of creates may go), otherwise after the delay, gathering events.
+//
+// The delay grows with the cost of the ReplicaSet's syncs (ten times the
+// last one's duration), so that a ReplicaSet of thousands of pods, whose
+// every sync looks at all of them, spends at most a tenth of a worker's
+// time on syncs while its pods keep changing.
+func (c *Controller) podEvent(key string) {
+	if c.delay <= 0 || c.exp.pending(key) && c.exp.satisfied(key) {
+		c.queue.Add(key)
+		return
+	}
+	delay := c.delay
+	if d, ok := c.lastSync.Load(key); ok {
+		delay = max(delay, 10*d.(time.Duration))
+	}
+	c.queue.AddAfter(key, delay)
+}
+
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
 func (c *Controller) addPod(obj any) {
@@ -213,10 +281,10 @@ func (c *Controller) addPod(obj any) {
 		c.deletePod(p)
 		return
 	}
-	if ref := metav1.GetControllerOf(p); ref != nil {
+	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
 		if rs := c.resolve(p.Namespace, ref); rs != nil {
 			c.exp.creationObserved(rsKey(rs))
-			c.queue.Add(rsKey(rs))
+			c.podEvent(rsKey(rs))
 		}
 		return
 	}
@@ -238,7 +306,7 @@ func (c *Controller) updatePod(old, cur any) {
 		}
 		return
 	}
-	curRef, oldRef := metav1.GetControllerOf(cp), metav1.GetControllerOf(op)
+	curRef, oldRef := metav1.GetControllerOfNoCopy(cp), metav1.GetControllerOfNoCopy(op)
 	if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
 		if rs := c.resolve(op.Namespace, oldRef); rs != nil {
 			c.queue.Add(rsKey(rs))
@@ -249,7 +317,7 @@ func (c *Controller) updatePod(old, cur any) {
 		if rs == nil {
 			return
 		}
-		c.queue.Add(rsKey(rs))
+		c.podEvent(rsKey(rs))
 		// A pod that just became ready becomes available minReadySeconds
 		// later: look again then.
 		if !isReady(op) && isReady(cp) && rs.Spec.MinReadySeconds > 0 {
@@ -269,12 +337,12 @@ func (c *Controller) deletePod(obj any) {
 	if !ok {
 		return
 	}
-	rs := c.resolve(p.Namespace, metav1.GetControllerOf(p))
+	rs := c.resolve(p.Namespace, metav1.GetControllerOfNoCopy(p))
 	if rs == nil {
 		return
 	}
 	c.exp.deletionObserved(rsKey(rs), podKey(p))
-	c.queue.Add(rsKey(rs))
+	c.podEvent(rsKey(rs))
 }
 
 // sync brings one ReplicaSet toward its spec: claim pods, create or
@@ -294,12 +362,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	needsSync := c.exp.satisfied(key)
+	if needsSync {
+		c.exp.markSynced(key)
+	}
 	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		c.log.Info("invalid selector", "replicaset", key, "err", err)
 		return nil
 	}
-	all, err := c.podList.Pods(ns).List(labels.Everything())
+	all, err := controller.PodsControlledOrOrphaned(c.podIndex, ns, rs.UID)
 	if err != nil {
 		return err
 	}
@@ -342,7 +413,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 	checked := false
 	for _, p := range pods {
 		match := sel.Matches(labels.Set(p.Labels))
-		ref := metav1.GetControllerOf(p)
+		ref := metav1.GetControllerOfNoCopy(p)
 		switch {
 		case ref != nil && ref.UID == rs.UID:
 			if match {

@@ -27,6 +27,8 @@ type expectation struct {
 	adds      int
 	deletions map[string]bool
 	at        time.Time
+	// synced: a sync went ahead once the record was met.
+	synced bool
 }
 
 func newExpectations(c clock.PassiveClock) *expectations {
@@ -46,6 +48,25 @@ func (e *expectations) satisfied(key string) bool {
 		return true
 	}
 	return e.clock.Since(x.at) > ExpectationsTimeout
+}
+
+// pending reports whether key has a record of expected events, met or
+// not, that no sync has acted on since: the event that meets it should
+// sync at once.
+func (e *expectations) pending(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	return ok && !x.synced
+}
+
+// markSynced notes that a sync went ahead on key's met record.
+func (e *expectations) markSynced(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok {
+		x.synced = true
+	}
 }
 
 // expectCreations replaces key's record with n creations to observe.
