@@ -301,7 +301,19 @@ func (it *item) plan(revision string) error {
 		return nil
 	}
 	last := it.live.GetAnnotations()[AnnotationLastApplied]
-	if last == string(it.body) && contains(it.live.Object, decodeNumbers(it.body)) {
+	modified := it.body
+	if isNode(it) {
+		it.desired = adminNode(it.desired)
+		body, err := json.Marshal(it.desired)
+		if err != nil {
+			return err
+		}
+		it.body = body
+		if modified, err = nodeModified(it, last); err != nil {
+			return err
+		}
+	}
+	if last == string(it.body) && contains(it.live.Object, decodeNumbers(modified)) {
 		it.noop = true
 		return nil
 	}
@@ -313,7 +325,7 @@ func (it *item) plan(revision string) error {
 	if last == "" {
 		original = nil
 	}
-	patch, err := jsonmergepatch.CreateThreeWayJSONMergePatch(original, it.body, current)
+	patch, err := jsonmergepatch.CreateThreeWayJSONMergePatch(original, modified, current)
 	if err != nil {
 		return fmt.Errorf("computing the change: %w", err)
 	}
@@ -457,7 +469,9 @@ func liveKey(gk schema.GroupKind, ns, name string) string {
 func (a *Applier) prune(ctx context.Context, owned map[string]*unstructured.Unstructured, want map[string]bool) ([]string, []check.Finding) {
 	var gone []*unstructured.Unstructured
 	for k, o := range owned {
-		if !want[k] {
+		// A Node leaving git leaves the cluster's hands, not the
+		// cluster: deleting it would delete its pods.
+		if !want[k] && !(o.GroupVersionKind().Group == "" && o.GetKind() == "Node") {
 			gone = append(gone, o)
 		}
 	}

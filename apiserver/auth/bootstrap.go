@@ -189,7 +189,11 @@ func gitSyncRules() []rbacv1.PolicyRule {
 			"namespaces", "pods", "services", "endpoints", "configmaps", "secrets", "events",
 			"limitranges", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts",
 			"replicationcontrollers"),
-		rule(verbsRead, groupCore, "nodes", "componentstatuses", "pods/log"),
+		rule(verbsRead, groupCore, "componentstatuses", "pods/log"),
+		// Nodes administered from git: labels, taints, cordon, and whole
+		// Nodes of machines that do not register themselves; never
+		// deleted by gitsync.
+		rule(verbs("get", "list", "watch", "create", "update", "patch"), groupCore, "nodes"),
 		rule(verbsReadWrite, groupApps, "deployments", "replicasets", "statefulsets", "daemonsets"),
 		rule(verbsRead, groupApps, "controllerrevisions"),
 		rule(verbsReadWrite, groupCoordination, "leases"),

@@ -75,8 +75,10 @@ func TestBootstrapPolicy(t *testing.T) {
 		{"gitsync updates gitrepository status", res(gitsync, "update", "gitops.cairn.dev", "gitrepositories", "status", "cairn-system", "r"), true},
 		{"gitsync lists nodes", res(gitsync, "list", "", "nodes", "", "", ""), true},
 		{"gitsync cannot bind pods", res(gitsync, "create", "", "pods", "binding", "default", "p"), false},
-		{"gitsync cannot create nodes", res(gitsync, "create", "", "nodes", "", "", ""), false},
-		{"gitsync cannot update nodes", res(gitsync, "update", "", "nodes", "", "", "n"), false},
+		{"gitsync creates nodes from git", res(gitsync, "create", "", "nodes", "", "", ""), true},
+		{"gitsync patches nodes from git", res(gitsync, "patch", "", "nodes", "", "", "n"), true},
+		{"gitsync cannot delete nodes", res(gitsync, "delete", "", "nodes", "", "", "n"), false},
+		{"gitsync cannot update node status", res(gitsync, "update", "", "nodes", "status", "", "n"), false},
 		{"gitsync cannot update pod status", res(gitsync, "update", "", "pods", "status", "default", "p"), false},
 		{"gitsync cannot update deployment status", res(gitsync, "update", "apps", "deployments", "status", "default", "d"), false},
 

@@ -211,7 +211,7 @@ func TestAuthzMatrix(t *testing.T) {
 			"gitrepositories.gitops.cairn.dev": authzVerbsRead, "nodes/status": "get",
 		}},
 		{name: "gitsync", user: "cairn:gitsync", cfg: ts.restConfig("gitsync"), nonResource: authenticated, allowed: map[string]string{
-			"pods": authzVerbsAll, "nodes": authzVerbsRead, "secrets": authzVerbsAll, "configmaps": authzVerbsAll,
+			"pods": authzVerbsAll, "nodes": "get list watch create update patch", "secrets": authzVerbsAll, "configmaps": authzVerbsAll,
 			"deployments.apps": authzVerbsAll, "clusterroles.rbac.authorization.k8s.io": authzVerbsAll,
 			"gitrepositories.gitops.cairn.dev": authzVerbsAll,
 		}},
