@@ -140,7 +140,7 @@ func runComponents(ctx context.Context, c componentsConfig, kubeconfig func(iden
 		if err != nil {
 			return fmt.Errorf("gitsync: %w", err)
 		}
-		g, err := newGitSync(ctx, cfg, c)
+		g, err := newGitSync(ctx, cfg, c, reg)
 		if err != nil {
 			return fmt.Errorf("gitsync: %w", err)
 		}

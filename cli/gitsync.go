@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +30,7 @@ const (
 
 // newGitSync builds the gitsync component and, with --git-repo, makes
 // sure the GitRepository it names exists as the flags say.
-func newGitSync(ctx context.Context, cfg *rest.Config, c componentsConfig) (*gitsync.Controller, error) {
+func newGitSync(ctx context.Context, cfg *rest.Config, c componentsConfig, reg prometheus.Registerer) (*gitsync.Controller, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func newGitSync(ctx context.Context, cfg *rest.Config, c componentsConfig) (*git
 			return nil, err
 		}
 	}
-	return gitsync.New(gitsync.Config{Client: client, Dynamic: dyn, Discovery: disc, CacheDir: cache, Logger: slog.Default()})
+	return gitsync.New(gitsync.Config{Client: client, Dynamic: dyn, Discovery: disc, CacheDir: cache, Logger: slog.Default(), Registerer: reg})
 }
 
 // declareSource creates or updates cairn-system/cluster from the flags.

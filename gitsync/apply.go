@@ -79,10 +79,20 @@ type Outcome struct {
 	// Applied is false when the revision was refused: nothing changed.
 	Applied                              bool
 	Created, Updated, Unchanged, Deleted []string
+	// Written are the objects created or changed, for events.
+	Written []Written
 	// Errors refused the revision; each names its file and line.
 	Errors []check.Finding
 	// Inventory is how many objects the source owns now.
 	Inventory int
+}
+
+// Written is one object an apply created or changed.
+type Written struct {
+	APIVersion, Kind, Namespace, Name string
+	File                              string
+	Line                              int
+	Created                           bool
 }
 
 // item is one desired object and what to do with it.
@@ -197,6 +207,8 @@ func (a *Applier) Apply(ctx context.Context, src Source, objs []*manifest.Object
 			} else {
 				out.Updated = append(out.Updated, it.ref())
 			}
+			out.Written = append(out.Written, Written{APIVersion: it.obj.APIVersion, Kind: it.obj.Kind, Namespace: it.obj.Namespace,
+				Name: it.obj.Name, File: it.obj.File, Line: it.obj.Line, Created: it.live == nil})
 			mu.Unlock()
 			return nil
 		}, func(it *item, err error) {

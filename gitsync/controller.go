@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,6 +57,8 @@ type Config struct {
 	// CacheDir keeps the local clones.
 	CacheDir string
 	Logger   *slog.Logger
+	// Registerer for gitsync's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
 }
 
 // Controller runs one sync loop per GitRepository.
@@ -67,6 +70,7 @@ type Controller struct {
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
 	informer cache.SharedIndexInformer
+	metrics  *metrics
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's, once it started
@@ -90,6 +94,7 @@ func New(cfg Config) (*Controller, error) {
 		applier: &Applier{Dynamic: cfg.Dynamic, Mapper: mapper, Discovery: cfg.Discovery},
 		events:  record.NewBroadcaster(),
 		sources: map[string]*sourceLoop{},
+		metrics: newMetrics(cfg.Registerer),
 	}
 	s := runtime.NewScheme()
 	_ = scheme.AddToScheme(s)
@@ -294,7 +299,9 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	r.Status.DeepCopyInto(st)
 	st.ObservedGeneration = r.Generation
 
+	source := src.String()
 	fail := func(reason string, err error) error {
+		c.metrics.result.WithLabelValues(source, "failed").Inc()
 		log.Warn("sync failed", "reason", reason, "err", err)
 		setCondition(st, "Ready", metav1.ConditionFalse, reason, err.Error(), r.Generation)
 		remember(st, gitopsv1.Attempt{Revision: st.LastAttemptedRevision, Result: "Failed", Message: err.Error()})
@@ -305,7 +312,9 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	if err != nil {
 		return fail("CredentialsFailed", err)
 	}
+	t0 := time.Now()
 	rev, err := c.fetcher.Fetch(ctx, r.Spec.URL, Ref{Branch: r.Spec.Ref.Branch, Tag: r.Spec.Ref.Tag, Commit: r.Spec.Ref.Commit}, creds)
+	c.metrics.fetch.WithLabelValues(source).Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return fail("FetchFailed", err)
 	}
@@ -325,7 +334,9 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	}
 	lr := l.loaded
 	if lr == nil || lr.hash != rev.Hash || lr.generation != r.Generation {
+		t0 := time.Now()
 		lr = c.load(r, rev)
+		c.metrics.check.WithLabelValues(source).Observe(time.Since(t0).Seconds())
 		l.loaded = lr
 	}
 	defer l.syncs.Add(1)
@@ -333,7 +344,9 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		c.refuse(ctx, r, st, rev, "ValidationFailed", lr.errs)
 		return nil
 	}
+	t0 = time.Now()
 	out := c.applier.Apply(ctx, src, lr.objs, ApplyOptions{Revision: rev.Hash, Prune: r.Spec.Prune, AllowEmpty: r.Spec.AllowEmpty})
+	c.metrics.apply.WithLabelValues(source).Observe(time.Since(t0).Seconds())
 	if !out.Applied {
 		c.refuse(ctx, r, st, rev, "ApplyFailed", out.Errors)
 		return nil
@@ -341,9 +354,11 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	changed := len(out.Created) + len(out.Updated) + len(out.Deleted)
 	st.Errors = toSyncErrors(out.Errors)
 	st.Inventory = out.Inventory
+	c.metrics.result.WithLabelValues(source, "applied").Inc()
 	if st.LastAppliedRevision != rev.Hash || changed > 0 {
 		now := metav1.Now()
 		st.LastAppliedTime = &now
+		c.metrics.lastApplied.WithLabelValues(source).Set(float64(now.Unix()))
 	}
 	msg := fmt.Sprintf("revision %s applied: %d created, %d updated, %d unchanged, %d pruned",
 		rev.Short(), len(out.Created), len(out.Updated), len(out.Unchanged), len(out.Deleted))
@@ -351,6 +366,11 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		c.recorder.Event(repoRef(r), corev1.EventTypeNormal, "Applied", msg)
 		log.Info("applied", "revision", rev.Short(), "created", len(out.Created), "updated", len(out.Updated),
 			"unchanged", len(out.Unchanged), "pruned", len(out.Deleted), "took", time.Since(start).Round(time.Millisecond))
+	}
+	if st.LastAppliedRevision == rev.Hash && readyApplied(st) {
+		// Writes while re-applying the revision already applied put back
+		// what was changed or deleted out of band.
+		c.driftCorrected(r, rev, out.Written)
 	}
 	resync := st.LastAppliedRevision == rev.Hash && changed == 0 && readyApplied(st)
 	st.LastAppliedRevision = rev.Hash
@@ -411,6 +431,7 @@ func (c *Controller) namespaced(apiVersion, kind string) (bool, bool) {
 }
 
 func (c *Controller) refuse(ctx context.Context, r *gitopsv1.GitRepository, st *gitopsv1.GitRepositoryStatus, rev *Revision, reason string, errs []check.Finding) {
+	c.metrics.result.WithLabelValues(r.Namespace+"/"+r.Name, "refused").Inc()
 	st.Errors = toSyncErrors(errs)
 	msg := fmt.Sprintf("revision %s refused, %d error(s); revision %s stays applied", rev.Short(), len(errs), shortHash(st.LastAppliedRevision))
 	if len(errs) > 0 {
@@ -587,4 +608,21 @@ func (c *Controller) Syncs(namespace, name string) int {
 		return int(l.syncs.Load())
 	}
 	return 0
+}
+
+// driftCorrected records, on each object and on the source, that git's
+// state was put back after a change made outside git.
+func (c *Controller) driftCorrected(r *gitopsv1.GitRepository, rev *Revision, written []Written) {
+	for _, w := range written {
+		what := "changed"
+		if w.Created {
+			what = "deleted"
+		}
+		ref := &corev1.ObjectReference{APIVersion: w.APIVersion, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
+		msg := fmt.Sprintf("%s/%s was %s outside git; restored from %s:%d of revision %s (source %s/%s)",
+			w.Kind, w.Name, what, w.File, w.Line, rev.Short(), r.Namespace, r.Name)
+		c.recorder.Event(ref, corev1.EventTypeWarning, "DriftCorrected", msg)
+		c.recorder.Event(repoRef(r), corev1.EventTypeWarning, "DriftCorrected", msg)
+		c.log.Warn("drift corrected", "source", r.Namespace+"/"+r.Name, "object", w.Kind+"/"+w.Namespace+"/"+w.Name, "was", what)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -80,6 +81,7 @@ type env struct {
 	admin kubernetes.Interface
 	dyn   dynamic.Interface
 	c     *gitsync.Controller
+	reg   *prometheus.Registry
 }
 
 func start(t *testing.T) *env {
@@ -87,8 +89,9 @@ func start(t *testing.T) *env {
 	cfg := s.RestConfig("gitsync")
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	disc := discovery.NewDiscoveryClientForConfigOrDie(cfg)
+	reg := prometheus.NewRegistry()
 	c, err := gitsync.New(gitsync.Config{Client: s.Client("gitsync"), Dynamic: dyn, Discovery: disc, CacheDir: t.TempDir(),
-		Logger: testLogger()})
+		Logger: testLogger(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func start(t *testing.T) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &env{t: t, ctx: ctx, admin: s.Client("admin"), dyn: dynamic.NewForConfigOrDie(s.RestConfig("admin")), c: c}
+	return &env{t: t, ctx: ctx, admin: s.Client("admin"), dyn: dynamic.NewForConfigOrDie(s.RestConfig("admin")), c: c, reg: reg}
 }
 
 var gitRepositories = gitopsv1.SchemeGroupVersion.WithResource("gitrepositories")
@@ -309,6 +312,30 @@ spec:
 	if cm, _ := e.configMap("shop", "settings"); cm.Data["color"] != "red" {
 		t.Fatalf("fix: shop/settings %v", cm.Data)
 	}
+
+	// The metrics saw it all.
+	got := map[string]float64{}
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					key += "/" + l.GetValue()
+				}
+			}
+			got[key] += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount()) + m.GetGauge().GetValue()
+		}
+	}
+	for _, k := range []string{"gitsync_syncs_total/applied", "gitsync_syncs_total/refused", "gitsync_fetch_duration_seconds",
+		"gitsync_validate_duration_seconds", "gitsync_apply_duration_seconds", "gitsync_last_applied_timestamp_seconds"} {
+		if got[k] <= 0 {
+			t.Errorf("metric %s: %v", k, got[k])
+		}
+	}
 }
 
 // TestDriftRestored: an owned object changed or deleted out of band is
@@ -335,6 +362,18 @@ func TestDriftRestored(t *testing.T) {
 	if cm, _ := e.configMap("shop", "settings"); cm.Data["extra"] != "kept" {
 		t.Errorf("a field git does not set was removed: %v", cm.Data)
 	}
+	apiservertest.Eventually(t, 10*time.Second, "a DriftCorrected event on the ConfigMap", func() bool {
+		evs, err := e.admin.CoreV1().Events("shop").List(e.ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=settings"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == "DriftCorrected" && strings.Contains(ev.Message, "was changed outside git; restored from app.yaml:6") {
+				return true
+			}
+		}
+		return false
+	})
 	if err := e.admin.CoreV1().ConfigMaps("shop").Delete(e.ctx, "settings", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
