@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
