@@ -81,6 +81,9 @@ type Outcome struct {
 	Created, Updated, Unchanged, Deleted []string
 	// Written are the objects created or changed, for events.
 	Written []Written
+	// Workloads are the revision's Deployments, StatefulSets and
+	// DaemonSets, written or not, for the health summary.
+	Workloads []Written
 	// Errors refused the revision; each names its file and line.
 	Errors []check.Finding
 	// Inventory is how many objects the source owns now.
@@ -216,6 +219,12 @@ func (a *Applier) Apply(ctx context.Context, src Source, objs []*manifest.Object
 		})
 	}
 	out.Applied = len(out.Errors) == 0
+	for _, it := range items {
+		if it.gk.Group == "apps" && (it.gk.Kind == "Deployment" || it.gk.Kind == "StatefulSet" || it.gk.Kind == "DaemonSet") {
+			out.Workloads = append(out.Workloads, Written{APIVersion: it.obj.APIVersion, Kind: it.obj.Kind,
+				Namespace: it.obj.Namespace, Name: it.obj.Name, File: it.obj.File, Line: it.obj.Line})
+		}
+	}
 	inventory := len(items)
 	if opts.Prune {
 		out.Deleted, errs = a.prune(ctx, owned, want)

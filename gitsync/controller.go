@@ -339,6 +339,7 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		c.metrics.check.WithLabelValues(source).Observe(time.Since(t0).Seconds())
 		l.loaded = lr
 	}
+	st.Warnings = toSyncErrors(lr.warnings)
 	defer l.syncs.Add(1)
 	if len(lr.errs) > 0 {
 		c.refuse(ctx, r, st, rev, "ValidationFailed", lr.errs)
@@ -354,6 +355,7 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 	changed := len(out.Created) + len(out.Updated) + len(out.Deleted)
 	st.Errors = toSyncErrors(out.Errors)
 	st.Inventory = out.Inventory
+	st.Health = health(ctx, c.cfg.Dynamic, out.Workloads)
 	c.metrics.result.WithLabelValues(source, "applied").Inc()
 	if st.LastAppliedRevision != rev.Hash || changed > 0 {
 		now := metav1.Now()
@@ -381,6 +383,9 @@ func (c *Controller) sync(ctx context.Context, l *sourceLoop, r *gitopsv1.GitRep
 		// that did, so an unchanged cluster costs no status write either.
 		setCondition(st, "Ready", metav1.ConditionTrue, "Applied", msg, r.Generation)
 		remember(st, gitopsv1.Attempt{Revision: rev.Hash, Result: "Applied", Message: msg})
+		if hasConditionType(st, "Stalled") {
+			setCondition(st, "Stalled", metav1.ConditionFalse, "Applied", msg, r.Generation)
+		}
 	}
 	c.writeStatus(ctx, r, st)
 	return nil
@@ -414,8 +419,20 @@ func (c *Controller) load(r *gitopsv1.GitRepository, rev *Revision) *loadedRevis
 			}
 		}
 	}
+	lr.warnings = append(lr.warnings, crossCheck(objs, c.storageClassExists)...)
 	sortFindings(lr.errs)
+	sortFindings(lr.warnings)
 	return lr
+}
+
+// storageClassExists asks the API server (errors count as existing: a
+// warning must not come from a failed lookup).
+func (c *Controller) storageClassExists(name string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.cfg.Dynamic.Resource(schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"}).
+		Get(ctx, name, metav1.GetOptions{})
+	return !apierrors.IsNotFound(err)
 }
 
 func (c *Controller) namespaced(apiVersion, kind string) (bool, bool) {
@@ -446,6 +463,9 @@ func (c *Controller) refuse(ctx context.Context, r *gitopsv1.GitRepository, st *
 		c.log.Warn("revision refused", "source", r.Namespace+"/"+r.Name, "revision", rev.Short(), "errors", len(errs))
 	}
 	setCondition(st, "Ready", metav1.ConditionFalse, reason, msg, r.Generation)
+	// Retrying a refused revision cannot help: only a new commit (or a
+	// change of the source) can.
+	setCondition(st, "Stalled", metav1.ConditionTrue, reason, "revision "+rev.Short()+" is refused; a new commit is needed", r.Generation)
 	remember(st, gitopsv1.Attempt{Revision: rev.Hash, Result: "Refused", Message: msg})
 	c.writeStatus(ctx, r, st)
 }
@@ -625,4 +645,13 @@ func (c *Controller) driftCorrected(r *gitopsv1.GitRepository, rev *Revision, wr
 		c.recorder.Event(repoRef(r), corev1.EventTypeWarning, "DriftCorrected", msg)
 		c.log.Warn("drift corrected", "source", r.Namespace+"/"+r.Name, "object", w.Kind+"/"+w.Namespace+"/"+w.Name, "was", what)
 	}
+}
+
+func hasConditionType(st *gitopsv1.GitRepositoryStatus, typ string) bool {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return true
+		}
+	}
+	return false
 }

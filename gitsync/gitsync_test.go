@@ -196,7 +196,8 @@ spec:
 func TestPushEditDeleteRefuse(t *testing.T) {
 	e := start(t)
 	r := newRepo(t)
-	h1 := r.commit("first", map[string]string{"app.yaml": appYAML, "web/deploy.yaml": webYAML, "README.md": "not a manifest"})
+	h1 := r.commit("first", map[string]string{"app.yaml": appYAML, "web/deploy.yaml": webYAML, "README.md": "not a manifest",
+		"web/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: wbe\n  ports:\n  - port: 80\n"})
 	e.createSource("apps", r.dir)
 
 	st := e.synced("apps", h1)
@@ -217,6 +218,15 @@ func TestPushEditDeleteRefuse(t *testing.T) {
 	}
 	if st.Status.Commit == nil || st.Status.Commit.Message != "first" || !strings.Contains(st.Status.Commit.Author, "Ada") {
 		t.Errorf("commit info %+v", st.Status.Commit)
+	}
+	// A doubt that does not stop the revision: the Service's selector
+	// (a typo) matches no pod template.
+	if w := st.Status.Warnings; len(w) != 1 || w[0].File != "web/svc.yaml" || w[0].Line != 6 || !strings.Contains(w[0].Message, "selects no pod template") {
+		t.Errorf("warnings %+v", w)
+	}
+	// No controller runs here: the Deployment is counted, progressing.
+	if h := st.Status.Health; h == nil || h.Workloads != 1 || h.Progressing != 1 || h.Healthy != 0 {
+		t.Errorf("health %+v", h)
 	}
 
 	// Edit.
@@ -285,6 +295,9 @@ spec:
 		schemaErr = schemaErr || se.File == "broken.yaml" && se.Line == 6 && strings.Contains(se.Field, "data")
 		policyErr = policyErr || se.File == "web/deploy.yaml" && se.Line > 0 && strings.Contains(se.Message, "images must be pinned")
 	}
+	if !hasCondition(st, "Stalled", metav1.ConditionTrue, "ValidationFailed", "a new commit is needed") {
+		t.Errorf("a refused revision should stall the source: %+v", st.Status.Conditions)
+	}
 	if !schemaErr || !policyErr {
 		t.Fatalf("want the schema error at broken.yaml:6 and the policy error in web/deploy.yaml; got %+v", st.Status.Errors)
 	}
@@ -306,7 +319,8 @@ spec:
 		"web/deploy.yaml": webYAML,
 	})
 	st = e.synced("apps", fixed)
-	if st.Status.LastAppliedRevision != fixed || st.Status.Conditions[0].Status != metav1.ConditionTrue {
+	if st.Status.LastAppliedRevision != fixed || !hasCondition(st, "Ready", metav1.ConditionTrue, "Applied", "") ||
+		!hasCondition(st, "Stalled", metav1.ConditionFalse, "Applied", "") {
 		t.Fatalf("fix not applied: %+v %+v", st.Status.Conditions, st.Status.Errors)
 	}
 	if cm, _ := e.configMap("shop", "settings"); cm.Data["color"] != "red" {

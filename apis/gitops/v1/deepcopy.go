@@ -66,6 +66,14 @@ func (in *GitRepositoryStatus) DeepCopyInto(out *GitRepositoryStatus) {
 	if in.Errors != nil {
 		out.Errors = append([]SyncError(nil), in.Errors...)
 	}
+	if in.Warnings != nil {
+		out.Warnings = append([]SyncError(nil), in.Warnings...)
+	}
+	if in.Health != nil {
+		h := *in.Health
+		h.Failing = append([]string(nil), in.Health.Failing...)
+		out.Health = &h
+	}
 	if in.History != nil {
 		out.History = make([]Attempt, len(in.History))
 		for i := range in.History {

@@ -87,11 +87,30 @@ type GitRepositoryStatus struct {
 	Commit *CommitInfo `json:"commit,omitempty"`
 	// Errors lists every problem of the last attempted revision.
 	Errors []SyncError `json:"errors,omitempty"`
+	// Warnings are doubts about the last attempted revision that did not
+	// stop it: a Service selecting no pod template of the revision, a
+	// claim naming a StorageClass that does not exist.
+	Warnings []SyncError `json:"warnings,omitempty"`
+	// Health is how the workloads of the applied revision are doing.
+	Health *Health `json:"health,omitempty"`
 	// Inventory counts the objects this source owns.
 	Inventory int `json:"inventory,omitempty"`
 	// History is the last attempts, newest first (at most 10): each
 	// revision tried and what came of it.
 	History []Attempt `json:"history,omitempty"`
+}
+
+// Health summarises the applied revision's workloads (Deployments,
+// StatefulSets, DaemonSets): healthy when all their replicas are updated
+// and available, progressing while a rollout goes on, failing when it
+// stopped (progress deadline exceeded) or the object is missing.
+type Health struct {
+	Workloads   int `json:"workloads"`
+	Healthy     int `json:"healthy"`
+	Progressing int `json:"progressing"`
+	// Failing names the failing workloads as Kind/namespace/name: why
+	// (at most 10).
+	Failing []string `json:"failing,omitempty"`
 }
 
 // Attempt is one revision tried.
