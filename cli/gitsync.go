@@ -54,7 +54,8 @@ func newGitSync(ctx context.Context, cfg *rest.Config, c componentsConfig, reg p
 			return nil, err
 		}
 	}
-	return gitsync.New(gitsync.Config{Client: client, Dynamic: dyn, Discovery: disc, CacheDir: cache, Logger: slog.Default(), Registerer: reg})
+	return gitsync.New(gitsync.Config{Client: client, Dynamic: dyn, Discovery: disc, CacheDir: cache, Logger: slog.Default(), Registerer: reg,
+		LeaderElect: c.LeaderElect})
 }
 
 // declareSource creates or updates cairn-system/cluster from the flags.

@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -36,6 +38,8 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 
 	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
@@ -59,7 +63,21 @@ type Config struct {
 	Logger   *slog.Logger
 	// Registerer for gitsync's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// LeaderElect applies only while holding the Lease
+	// kube-system/cairn-gitsync, so that several servers sharing one etcd
+	// apply each revision once. Identity names this instance in it
+	// (default hostname_uuid).
+	LeaderElect bool
+	Identity    string
+	// LeaseDuration, RenewDeadline, RetryPeriod: 15s, 10s, 2s.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
+
+// Lease gitsync campaigns for.
+const (
+	LeaseNamespace = "kube-system"
+	LeaseName      = "cairn-gitsync"
+)
 
 // Controller runs one sync loop per GitRepository.
 type Controller struct {
@@ -100,32 +118,76 @@ func New(cfg Config) (*Controller, error) {
 	_ = scheme.AddToScheme(s)
 	_ = gitopsv1.AddToScheme(s)
 	c.recorder = c.events.NewRecorder(s, corev1.EventSource{Component: "gitsync"})
-	f := dynamicinformer.NewDynamicSharedInformerFactory(cfg.Dynamic, 0)
-	c.informer = f.ForResource(gitRepositories).Informer()
-	_, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if cfg.Identity == "" {
+		host, _ := os.Hostname()
+		c.cfg.Identity = host + "_" + uuid.NewString()
+	}
+	return c, nil
+}
+
+// Run follows the GitRepositories until ctx ends: at once, or with
+// LeaderElect whenever this instance holds the lease. Each term starts
+// afresh (informer, one loop per source).
+func (c *Controller) Run(ctx context.Context) error {
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.cfg.Client.CoreV1().Events("")})
+	defer c.events.Shutdown()
+	if !c.cfg.LeaderElect {
+		return c.term(ctx)
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: LeaseNamespace, Name: LeaseName},
+		Client:     c.cfg.Client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: c.cfg.Identity},
+	}
+	for ctx.Err() == nil {
+		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock: lock, LeaseDuration: orDefault(c.cfg.LeaseDuration, 15*time.Second),
+			RenewDeadline: orDefault(c.cfg.RenewDeadline, 10*time.Second), RetryPeriod: orDefault(c.cfg.RetryPeriod, 2*time.Second),
+			ReleaseOnCancel: true, Name: LeaseName,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					c.log.Info("leading: syncing sources", "identity", c.cfg.Identity)
+					if err := c.term(ctx); err != nil && ctx.Err() == nil {
+						c.log.Warn("gitsync term ended", "err", err)
+					}
+				},
+				OnStoppedLeading: func() { c.log.Info("not leading: sources not synced here", "identity", c.cfg.Identity) },
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("gitsync: %w", err)
+		}
+		le.Run(ctx)
+	}
+	return nil
+}
+
+// term follows the GitRepositories until ctx ends.
+func (c *Controller) term(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := dynamicinformer.NewDynamicSharedInformerFactory(c.cfg.Dynamic, 0)
+	inf := f.ForResource(gitRepositories).Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.changed(obj) },
 		UpdateFunc: func(_, obj any) { c.changed(obj) },
 		DeleteFunc: func(obj any) { c.deleted(obj) },
 	})
-	return c, nil
-}
-
-// Run follows the GitRepositories until ctx ends.
-func (c *Controller) Run(ctx context.Context) error {
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.cfg.Client.CoreV1().Events("")})
-	defer c.events.Shutdown()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	c.mu.Lock()
 	c.ctx = ctx
+	c.informer = inf
+	c.sources = map[string]*sourceLoop{}
 	c.mu.Unlock()
-	go c.informer.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced) {
+	go inf.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return ctx.Err()
 	}
 	c.log.Info("started")
 	<-ctx.Done()
 	c.wg.Wait()
+	c.mu.Lock()
+	c.ctx, c.informer = nil, nil
+	c.mu.Unlock()
 	return nil
 }
 
@@ -602,7 +664,13 @@ func (c *Controller) writeStatus(ctx context.Context, r *gitopsv1.GitRepository,
 
 // source is a GitRepository as the informer last saw it.
 func (c *Controller) source(namespace, name string) (*gitopsv1.GitRepository, bool) {
-	obj, ok, err := c.informer.GetIndexer().GetByKey(namespace + "/" + name)
+	c.mu.Lock()
+	inf := c.informer
+	c.mu.Unlock()
+	if inf == nil {
+		return nil, false
+	}
+	obj, ok, err := inf.GetIndexer().GetByKey(namespace + "/" + name)
 	if err != nil || !ok {
 		return nil, false
 	}
@@ -654,4 +722,11 @@ func hasConditionType(st *gitopsv1.GitRepositoryStatus, typ string) bool {
 		}
 	}
 	return false
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
