@@ -404,3 +404,36 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// TestEmptyRevision: a revision without manifests does not prune
+// everything unless spec.allowEmpty says so.
+func TestEmptyRevision(t *testing.T) {
+	e := start(t)
+	r := newRepo(t)
+	h1 := r.commit("first", map[string]string{"app.yaml": appYAML})
+	e.createSource("apps", r.dir)
+	e.synced("apps", h1)
+	h2 := r.commit("everything gone", map[string]string{"app.yaml": ""})
+	st := e.synced("apps", h2)
+	if st.Status.LastAppliedRevision != h1 || !strings.Contains(st.Status.Conditions[0].Message, "allowEmpty") {
+		t.Fatalf("an empty revision was applied: %+v", st.Status.Conditions)
+	}
+	if _, ok := e.configMap("shop", "settings"); !ok {
+		t.Fatal("an empty revision pruned shop/settings")
+	}
+	u, err := e.dyn.Resource(gitRepositories).Namespace("default").Get(e.ctx, "apps", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedField(u.Object, true, "spec", "allowEmpty"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dyn.Resource(gitRepositories).Namespace("default").Update(e.ctx, u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	apiservertest.Eventually(t, 10*time.Second, "allowEmpty prunes", func() bool {
+		e.c.Trigger("default", "apps")
+		_, ok := e.configMap("shop", "settings")
+		return !ok && e.source("apps").Status.LastAppliedRevision == h2
+	})
+}
