@@ -17,9 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	gitopsv1 "github.com/cairn-dev/cairn/apis/gitops/v1"
 	"github.com/cairn-dev/cairn/apiserver/apiservertest"
 )
 
@@ -50,7 +54,49 @@ func startReadCluster(t *testing.T) *readCluster {
 	s := apiservertest.Start(t, "", nil)
 	rc := &readCluster{srv: s, viewer: s.Kubeconfig("viewer"), base: time.Now().UTC().Truncate(time.Second)}
 	seed(t, s.Client("admin"), rc.base)
+	seedGitSource(t, dynamic.NewForConfigOrDie(s.RestConfig("admin")))
 	return rc
+}
+
+// seedGitSource adds the GitRepository default/apps with a refused
+// revision in its status, as gitsync writes it.
+func seedGitSource(t *testing.T, d dynamic.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	res := d.Resource(gitopsv1.SchemeGroupVersion.WithResource("gitrepositories")).Namespace("default")
+	r := &gitopsv1.GitRepository{
+		TypeMeta:   metav1.TypeMeta{APIVersion: gitopsv1.SchemeGroupVersion.String(), Kind: "GitRepository"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "apps"},
+		Spec: gitopsv1.GitRepositorySpec{URL: "https://git.example/shop/apps.git", Ref: gitopsv1.GitRef{Branch: "main"},
+			Path: "clusters/prod", Interval: &metav1.Duration{Duration: time.Minute}, Prune: true},
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := res.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := metav1.NewTime(t0)
+	st := gitopsv1.GitRepositoryStatus{
+		ObservedGeneration:    1,
+		LastAttemptedRevision: "9f3c2a1b7d4e5f60718293a4b5c6d7e8f9012345",
+		LastAppliedRevision:   "4e1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d5",
+		LastAppliedTime:       &when,
+		Commit:                &gitopsv1.CommitInfo{Author: "Ada <ada@example.com>", Message: "scale web to 3", Time: &when},
+		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: "ValidationFailed", ObservedGeneration: 1,
+			LastTransitionTime: when, Message: "revision 9f3c2a1b7d4e refused, 1 error(s); revision 4e1d2c3b4a59 stays applied: web.yaml:7: Deployment/default/web: spec.replicas: Invalid value: \"three\": must be an integer"}},
+		Errors: []gitopsv1.SyncError{{File: "web.yaml", Line: 7, Object: "Deployment/default/web", Field: "spec.replicas", Message: "Invalid value: \"three\": must be an integer"}},
+	}
+	stu, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Object["status"] = stu
+	if _, err := res.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func must[T any](t *testing.T) func(T, error) T {
@@ -287,6 +333,8 @@ func TestGetGolden(t *testing.T) {
 		{"deployment-named.txt", []string{"deployments.apps", "web"}},
 		{"events.txt", []string{"ev", "-A"}},
 		{"componentstatuses.txt", []string{"cs"}},
+		{"gitrepositories.txt", []string{"gitrepo", "-A"}},
+		{"gitrepository.yaml", []string{"gitrepositories", "apps", "-o", "yaml"}},
 		{"pod.yaml", []string{"pod", "web-7d4b9c-abc12", "-o", "yaml"}},
 		{"nodes.json", []string{"nodes", "-o", "json"}},
 		{"names.txt", []string{"deploy,rs,pods,cm", "-o", "name"}},
