@@ -6,8 +6,11 @@ set -euo pipefail
 need=()
 # kubectl is used by the compatibility tests; the machine image ships it.
 # Debian does not package a current kubectl, so it is not installed here.
-for tool in git; do
-  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+# tool:package. git and ssh-keygen sign and verify commits in gitsync's
+# tests; tmux drives cairn status --watch in a terminal test.
+for pair in git:git ssh-keygen:openssh-client tmux:tmux; do
+  tool=${pair%%:*} pkg=${pair#*:}
+  command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done
 
 if [ ${#need[@]} -gt 0 ]; then
