@@ -133,7 +133,7 @@ func validateParamKind(pk *admissionregistrationv1.ParamKind, fldPath *field.Pat
 			group, version = pk.APIVersion[:i], pk.APIVersion[i+1:]
 		}
 		if group != "" {
-			if msgs := validation.IsDNS1123Subdomain(group); len(msgs) > 0 {
+			if msgs := isDNS1123Subdomain(group); len(msgs) > 0 {
 				errs = append(errs, field.Invalid(fldPath.Child("apiVersion"), group, strings.Join(msgs, ",")))
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	v1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -20,8 +19,8 @@ type metav1Object = metav1.Object
 type nameFunc func(name string, prefix bool) []string
 
 var (
-	subdomain   nameFunc = apimachineryvalidation.NameIsDNSSubdomain
-	dnsLabel    nameFunc = apimachineryvalidation.NameIsDNSLabel
+	subdomain   nameFunc = nameIsDNSSubdomain
+	dnsLabel    nameFunc = nameIsDNSLabel
 	pathSegment nameFunc = func(name string, prefix bool) []string {
 		if prefix {
 			return content.IsPathSegmentPrefix(name)
@@ -57,7 +56,7 @@ func metaErrors(obj, old metav1.Object, nameFn nameFunc, kubeFinalizers bool) fi
 		}
 	}
 	errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(obj.GetGeneration(), fldPath.Child("generation"))...)
-	errs = append(errs, v1validation.ValidateLabels(obj.GetLabels(), fldPath.Child("labels"))...)
+	errs = append(errs, validateLabels(obj.GetLabels(), fldPath.Child("labels"))...)
 	errs = append(errs, apimachineryvalidation.ValidateAnnotations(obj.GetAnnotations(), fldPath.Child("annotations"))...)
 	errs = append(errs, apimachineryvalidation.ValidateOwnerReferences(obj.GetOwnerReferences(), fldPath.Child("ownerReferences"))...)
 	errs = append(errs, apimachineryvalidation.ValidateFinalizers(obj.GetFinalizers(), fldPath.Child("finalizers"))...)
@@ -120,7 +119,7 @@ func validateKubeFinalizerName(name string, fldPath *field.Path) field.ErrorList
 
 func validateDNS1123Label(value string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(value) {
+	for _, msg := range isDNS1123Label(value) {
 		errs = append(errs, field.Invalid(fldPath, value, msg))
 	}
 	return errs
@@ -128,7 +127,7 @@ func validateDNS1123Label(value string, fldPath *field.Path) field.ErrorList {
 
 func validateDNS1123Subdomain(value string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(value) {
+	for _, msg := range isDNS1123Subdomain(value) {
 		errs = append(errs, field.Invalid(fldPath, value, msg))
 	}
 	return errs
@@ -136,7 +135,7 @@ func validateDNS1123Subdomain(value string, fldPath *field.Path) field.ErrorList
 
 func validateQualifiedName(value string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(value) {
+	for _, msg := range isQualifiedName(value) {
 		errs = append(errs, field.Invalid(fldPath, value, msg))
 	}
 	return errs
@@ -160,10 +159,6 @@ func validateLabelSelector(sel *metav1.LabelSelector, fldPath *field.Path) field
 
 func validateAnnotations(annotations map[string]string, fldPath *field.Path) field.ErrorList {
 	return apimachineryvalidation.ValidateAnnotations(annotations, fldPath)
-}
-
-func validateLabelName(name string, fldPath *field.Path) field.ErrorList {
-	return v1validation.ValidateLabelName(name, fldPath)
 }
 
 func joinMsgs(msgs []string) string {

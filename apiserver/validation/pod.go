@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	v1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -60,7 +59,7 @@ func validatePodSpecificAnnotations(annotations map[string]string, fldPath *fiel
 // validatePodTemplateSpec is ValidatePodTemplateSpec (templates in
 // workloads).
 func validatePodTemplateSpec(t *corev1.PodTemplateSpec, fldPath *field.Path) field.ErrorList {
-	errs := v1validation.ValidateLabels(t.Labels, fldPath.Child("labels"))
+	errs := validateLabels(t.Labels, fldPath.Child("labels"))
 	errs = append(errs, validateAnnotations(t.Annotations, fldPath.Child("annotations"))...)
 	errs = append(errs, validatePodSpecificAnnotations(t.Annotations, fldPath.Child("annotations"))...)
 	errs = append(errs, validatePodSpec(&t.Spec, nil, fldPath.Child("spec"))...)
@@ -138,7 +137,7 @@ func validatePodSpec(spec *corev1.PodSpec, podMeta *metav1.ObjectMeta, fldPath *
 		errs = append(errs, field.NotSupported(fldPath.Child("dnsPolicy"), spec.DNSPolicy,
 			[]corev1.DNSPolicy{corev1.DNSClusterFirstWithHostNet, corev1.DNSClusterFirst, corev1.DNSDefault, corev1.DNSNone}))
 	}
-	errs = append(errs, v1validation.ValidateLabels(spec.NodeSelector, fldPath.Child("nodeSelector"))...)
+	errs = append(errs, validateLabels(spec.NodeSelector, fldPath.Child("nodeSelector"))...)
 	errs = append(errs, validatePodSecurityContext(spec, fldPath.Child("securityContext"))...)
 	errs = append(errs, validateAffinity(spec.Affinity, fldPath.Child("affinity"))...)
 	errs = append(errs, validatePodDNSConfig(spec.DNSConfig, spec.DNSPolicy, fldPath.Child("dnsConfig"))...)

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -46,7 +45,7 @@ func isExtendedResourceName(name corev1.ResourceName) bool {
 	if isNativeResource(name) || strings.HasPrefix(string(name), corev1.DefaultResourceRequestsPrefix) {
 		return false
 	}
-	return len(validation.IsQualifiedName(corev1.DefaultResourceRequestsPrefix+string(name))) == 0
+	return len(isQualifiedName(corev1.DefaultResourceRequestsPrefix+string(name))) == 0
 }
 
 func isOvercommitAllowed(name corev1.ResourceName) bool {
@@ -80,7 +79,7 @@ func validateResourceName(name corev1.ResourceName, fldPath *field.Path) field.E
 
 func validateQualifiedNameValue(s string, value any, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(s) {
+	for _, msg := range isQualifiedName(s) {
 		errs = append(errs, field.Invalid(fldPath, value, msg))
 	}
 	return errs

@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	v1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -32,7 +31,7 @@ func validateTolerations(tolerations []corev1.Toleration, fldPath *field.Path) f
 	for i, t := range tolerations {
 		p := fldPath.Index(i)
 		if t.Key != "" {
-			errs = append(errs, v1validation.ValidateLabelName(t.Key, p.Child("key"))...)
+			errs = append(errs, validateLabelName(t.Key, p.Child("key"))...)
 		}
 		if t.Key == "" && t.Operator != corev1.TolerationOpExists {
 			errs = append(errs, field.Invalid(p.Child("operator"), t.Operator,
@@ -120,7 +119,7 @@ func validateNodeSelectorTerm(t corev1.NodeSelectorTerm, allowInvalidValues bool
 		default:
 			errs = append(errs, field.Invalid(p.Child("operator"), r.Operator, "not a valid selector operator"))
 		}
-		errs = append(errs, v1validation.ValidateLabelName(r.Key, p.Child("key"))...)
+		errs = append(errs, validateLabelName(r.Key, p.Child("key"))...)
 		if !allowInvalidValues {
 			for k, v := range r.Values {
 				for _, msg := range validation.IsValidLabelValue(v) {
@@ -182,7 +181,7 @@ func validatePodAffinityTerm(t corev1.PodAffinityTerm, fldPath *field.Path) fiel
 	if t.TopologyKey == "" {
 		errs = append(errs, field.Required(fldPath.Child("topologyKey"), "can not be empty"))
 	}
-	return append(errs, v1validation.ValidateLabelName(t.TopologyKey, fldPath.Child("topologyKey"))...)
+	return append(errs, validateLabelName(t.TopologyKey, fldPath.Child("topologyKey"))...)
 }
 
 func validateLabelKeys(keys []string, selector *metav1.LabelSelector, fldPath *field.Path) field.ErrorList {
@@ -194,7 +193,7 @@ func validateLabelKeys(keys []string, selector *metav1.LabelSelector, fldPath *f
 	}
 	var errs field.ErrorList
 	for i, k := range keys {
-		errs = append(errs, v1validation.ValidateLabelName(k, fldPath.Index(i))...)
+		errs = append(errs, validateLabelName(k, fldPath.Index(i))...)
 	}
 	return errs
 }
@@ -251,7 +250,7 @@ func validateTopologySpreadConstraints(constraints []corev1.TopologySpreadConstr
 				}
 			}
 			for j, k := range c.MatchLabelKeys {
-				errs = append(errs, v1validation.ValidateLabelName(k, mp.Index(j))...)
+				errs = append(errs, validateLabelName(k, mp.Index(j))...)
 				if selectorKeys.Has(k) {
 					errs = append(errs, field.Invalid(mp.Index(j), k, "exists in both matchLabelKeys and labelSelector"))
 				}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	v1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -159,7 +158,7 @@ func validateServiceSpec(svc *corev1.Service) field.ErrorList {
 		errs = append(errs, validateServicePort(&spec.Ports[i], len(spec.Ports) > 1, portNames, specPath.Child("ports").Index(i))...)
 	}
 	if spec.Selector != nil {
-		errs = append(errs, v1validation.ValidateLabels(spec.Selector, specPath.Child("selector"))...)
+		errs = append(errs, validateLabels(spec.Selector, specPath.Child("selector"))...)
 	}
 	switch {
 	case spec.SessionAffinity == "":

@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	v1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -284,7 +283,7 @@ func validateStatefulSet(s *appsv1.StatefulSet) field.ErrorList {
 		if !selector.Empty() && !selector.Matches(labels.Set(t.Labels)) {
 			errs = append(errs, field.Invalid(tp.Child("metadata", "labels"), t.Labels, "`selector` does not match template `labels`"))
 		}
-		errs = append(errs, v1validation.ValidateLabels(t.Labels, tp.Child("labels"))...)
+		errs = append(errs, validateLabels(t.Labels, tp.Child("labels"))...)
 		errs = append(errs, validateAnnotations(t.Annotations, tp.Child("annotations"))...)
 		errs = append(errs, validatePodSpecificAnnotations(t.Annotations, tp.Child("annotations"))...)
 	}
