@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -163,11 +164,11 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	defaults.Apply(obj)
-	doc, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	doc, err := toUnstructured(obj)
 	if err != nil {
 		return []Finding{at("", err.Error(), Error)}
 	}
-	ferrs, err := c.schemas.Validate(gvk, doc)
+	ferrs, err := c.schemas.ValidateConverted(gvk, reflect.TypeOf(obj), doc)
 	if err != nil {
 		return []Finding{at("", err.Error(), Error)}
 	}

@@ -170,8 +170,14 @@ func (v *Validator) Validate(gvk k8sschema.GroupVersionKind, doc any) ([]FieldEr
 	if err != nil {
 		return nil, err
 	}
+	return validateWith(sch, doc)
+}
+
+// validateWith validates doc against a compiled schema and turns the
+// errors into FieldErrors.
+func validateWith(sch *jsonschema.Schema, doc any) ([]FieldError, error) {
 	doc, _ = pruneNulls(doc)
-	err = sch.Validate(doc)
+	err := sch.Validate(doc)
 	if err == nil {
 		return nil, nil
 	}

@@ -92,6 +92,17 @@ func (r *request) convert() error {
 	if r.oldObject, r.convErr = toVal(a.OldObject, gvk); r.convErr != nil {
 		return r.convErr
 	}
+	return nil
+}
+
+// request is the request variable, made on first use: most expressions
+// only read the object.
+func (r *request) request() ref.Val {
+	if r.requestVal != nil {
+		return r.requestVal
+	}
+	a := r.a
+	gvk := a.Kind
 	groups := make([]any, len(a.User.Groups))
 	for i, g := range a.User.Groups {
 		groups[i] = g
@@ -118,7 +129,7 @@ func (r *request) convert() error {
 		"dryRun":  a.DryRun,
 		"options": map[string]any{},
 	})
-	return nil
+	return r.requestVal
 }
 
 // loadNamespace fetches the request's namespace, as Kubernetes does before
@@ -232,7 +243,7 @@ func (ev *evaluation) ResolveName(name string) (any, bool) {
 	case varOldObject:
 		return ev.r.oldObject, true
 	case varRequest:
-		return ev.r.requestVal, true
+		return ev.r.request(), true
 	case varParams:
 		return ev.params, true
 	case varNamespaceObject:
