@@ -7,8 +7,10 @@ need=()
 # kubectl is used by the compatibility tests; the machine image ships it.
 # Debian does not package a current kubectl, so it is not installed here.
 # tool:package. git and ssh-keygen sign and verify commits in gitsync's
-# tests; tmux drives cairn status --watch in a terminal test.
-for pair in git:git ssh-keygen:openssh-client tmux:tmux; do
+# tests; tmux drives cairn status --watch in a terminal test;
+# iptables, iptables-save and ip run the proxy's tests in a network
+# namespace.
+for pair in git:git ssh-keygen:openssh-client tmux:tmux iptables:iptables iptables-save:iptables ip:iproute2; do
   tool=${pair%%:*} pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done
