@@ -263,7 +263,7 @@ func TestStatusUnreachable(t *testing.T) {
 // building the cairn binary.
 func TestStatusHelperProcess(t *testing.T) {
 	if os.Getenv("CAIRN_STATUS_HELPER") != "1" {
-		t.Skip("runs only as TestStatusTerminal's child")
+		return // only TestStatusTerminal's child does anything
 	}
 	os.Exit(Main(flag.Args()))
 }

@@ -16,9 +16,6 @@ import (
 // same revision, and one of a new revision that changes one object, make
 // no write to any other object, and the resync no status write.
 func TestResyncCostsNoWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("applies 10,000 objects")
-	}
 	const n = 10000
 	e := start(t)
 	r := newRepo(t)
