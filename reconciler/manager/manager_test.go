@@ -316,7 +316,7 @@ func TestRestartWhileScaling(t *testing.T) {
 func TestLeaderElection(t *testing.T) {
 	e := newEnv(t)
 	cfg := func(id string) Config {
-		return Config{LeaderElect: true, Identity: id, LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 200 * time.Millisecond}
+		return Config{LeaderElect: true, Identity: id, LeaseDuration: 4 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}
 	}
 	a, b := e.startManager(cfg("cm-a")), e.startManager(cfg("cm-b"))
 	var leader, standby *running
@@ -358,7 +358,7 @@ func TestLeaderElection(t *testing.T) {
 
 	stopped := time.Now()
 	leader.stop(t)
-	apiservertest.Eventually(t, 2*time.Second, fmt.Sprintf("%s to take over within the lease duration", standby.m.Identity()), standby.m.Leading)
+	apiservertest.Eventually(t, 4*time.Second, fmt.Sprintf("%s to take over within the lease duration", standby.m.Identity()), standby.m.Leading)
 	t.Logf("took over after %s", time.Since(stopped))
 	e.scale("web", 6)
 	apiservertest.Eventually(t, 30*time.Second, "6 pods", func() bool { return len(e.pods("web")) == 6 })
