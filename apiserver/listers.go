@@ -60,14 +60,14 @@ func (l lister) GetNode(ctx context.Context, name string) (*corev1.Node, error) 
 // LimitRanges implements builtin.LimitRangeLister.
 func (l lister) LimitRanges(ctx context.Context, namespace string) ([]*corev1.LimitRange, error) {
 	res := l.s.reg.lookup("", "v1", "limitranges")
-	list, err := l.s.stores[res].List(ctx, res.ListPrefix(namespace), storage.ListOptions{ResourceVersion: "0"})
-	if err == nil && len(list.Items) == 0 {
-		// The cache may not have seen a LimitRange created a moment ago
-		// (kube-apiserver's LimitRanger looks up live then too): a pod
-		// created right after its namespace's LimitRange must get its
-		// defaults.
-		list, err = l.s.stores[res].List(ctx, res.ListPrefix(namespace), storage.ListOptions{})
+	st := l.s.stores[res]
+	// A pod created right after its namespace's LimitRange must get its
+	// defaults: the cache first catches up with the LimitRange writes
+	// this server made (at once when there were none lately).
+	if err := st.WaitWrites(ctx); err != nil {
+		return nil, err
 	}
+	list, err := st.List(ctx, res.ListPrefix(namespace), storage.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		return nil, err
 	}

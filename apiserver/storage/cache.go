@@ -64,6 +64,10 @@ type Resource struct {
 	closed     bool // under watchersMu: the cache stopped
 
 	progress chan struct{} // asks progressLoop for an etcd progress notification
+
+	// lastWrite is the revision of the newest write made through this
+	// Resource, for WaitWrites.
+	lastWrite atomic.Int64
 }
 
 // entry is one cached object at one revision. All fields are immutable.
@@ -362,6 +366,26 @@ func (r *Resource) eventsAfterLocked(rev int64) []*event {
 }
 
 // cacheRev returns the cache's revision.
+func (r *Resource) noteWrite(rev int64) {
+	for {
+		cur := r.lastWrite.Load()
+		if rev <= cur || r.lastWrite.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// WaitWrites waits until the cache reflects every write made through
+// this Resource: a read from the cache then sees this server's own writes
+// (an admission plugin reading a LimitRange created a moment ago).
+func (r *Resource) WaitWrites(ctx context.Context) error {
+	w := r.lastWrite.Load()
+	if w == 0 || r.cacheRev() >= w {
+		return nil
+	}
+	return r.waitRev(ctx, w, true)
+}
+
 func (r *Resource) cacheRev() int64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

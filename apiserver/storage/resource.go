@@ -45,6 +45,7 @@ func (r *Resource) Create(ctx context.Context, key string, obj runtime.Object, o
 	if !resp.Succeeded {
 		return nil, failedCreateOrClaim(resp, key, opts.Claims, true)
 	}
+	r.noteWrite(resp.Header.Revision)
 	if err := setResourceVersion(obj, resp.Header.Revision); err != nil {
 		return nil, err
 	}
@@ -271,6 +272,7 @@ func (r *Resource) GuaranteedUpdate(ctx context.Context, key string, fn UpdateFu
 			return nil, fmt.Errorf("storage: update %s: %w", key, err)
 		}
 		if resp.Succeeded {
+			r.noteWrite(resp.Header.Revision)
 			if err := setResourceVersion(upd.Object, resp.Header.Revision); err != nil {
 				return nil, err
 			}
@@ -313,6 +315,7 @@ func (r *Resource) casDelete(ctx context.Context, key string, st state, releases
 		}
 		return nil, &next, nil
 	}
+	r.noteWrite(resp.Header.Revision)
 	out := st.obj.DeepCopyObject()
 	if err := setResourceVersion(out, resp.Header.Revision); err != nil {
 		return nil, nil, err
