@@ -28,3 +28,15 @@ func Register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
 	}
 	return c
 }
+
+// SyncDuration is the controller_sync_duration_seconds{controller} observer
+// for one controller: the latency of one sync of one object. Every
+// controller shares the one histogram registered with reg.
+func SyncDuration(reg prometheus.Registerer, controller string) prometheus.Observer {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "controller_sync_duration_seconds",
+		Help:    "Latency of one sync of one object by a controller, in seconds.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"controller"})
+	return Register(reg, h).WithLabelValues(controller)
+}

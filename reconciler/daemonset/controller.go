@@ -127,7 +127,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		exp:     newExpectations(opts.Clock),
 		backoff: newBackoff(opts.Clock, FailedPodsBackoffInitial, FailedPodsBackoffMax),
 		events:  record.NewBroadcaster(),
-		syncDur: syncDuration(opts.Registerer).WithLabelValues(Name),
+		syncDur: controller.SyncDuration(opts.Registerer, Name),
 	}
 	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "daemonset-controller"})
 	_, _ = dsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -151,17 +151,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		DeleteFunc: c.deleteNode,
 	})
 	return c
-}
-
-// syncDuration registers the sync latency histogram, or finds the one
-// another controller registered.
-func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "controller_sync_duration_seconds",
-		Help:    "Latency of one sync of one object by a controller, in seconds.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"controller"})
-	return controller.Register(reg, h)
 }
 
 // Run waits for the informers to sync and runs workers until ctx ends;

@@ -108,7 +108,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, MetricsProvider: opts.MetricsProvider}),
 		events:  record.NewBroadcaster(),
-		syncDur: syncDuration(opts.Registerer).WithLabelValues(Name),
+		syncDur: controller.SyncDuration(opts.Registerer, Name),
 	}
 	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "deployment-controller"})
 	_, _ = dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -130,17 +130,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		DeleteFunc: c.podGone,
 	})
 	return c
-}
-
-// syncDuration registers the sync latency histogram, or finds the one
-// another controller registered.
-func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "controller_sync_duration_seconds",
-		Help:    "Latency of one sync of one object by a controller, in seconds.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"controller"})
-	return controller.Register(reg, h)
 }
 
 // Run waits for the informers to sync and runs workers until ctx ends;

@@ -38,19 +38,8 @@ func newMetrics(reg prometheus.Registerer, clusters []netip.Prefix) *metrics {
 	m.allocations = controller.Register(reg, m.allocations)
 	m.releases = controller.Register(reg, m.releases)
 	m.usage = controller.Register(reg, m.usage)
-	m.syncDur = syncDuration(reg).WithLabelValues(Name)
+	m.syncDur = controller.SyncDuration(reg, Name)
 	return m
-}
-
-// syncDuration registers the sync latency histogram every controller
-// shares, or finds the one another controller registered.
-func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "controller_sync_duration_seconds",
-		Help:    "Latency of one sync of one object by a controller, in seconds.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"controller"})
-	return controller.Register(reg, h)
 }
 
 // label is the cluster CIDR a node range came from.

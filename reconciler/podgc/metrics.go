@@ -35,19 +35,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.deletes = controller.Register(reg, m.deletes)
 	m.errors = controller.Register(reg, m.errors)
-	m.syncDur = syncDuration(reg).WithLabelValues(Name)
+	m.syncDur = controller.SyncDuration(reg, Name)
 	return m
-}
-
-// syncDuration registers the sync latency histogram every controller
-// shares, or finds the one another controller registered.
-func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "controller_sync_duration_seconds",
-		Help:    "Latency of one sync of one object by a controller, in seconds.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"controller"})
-	return controller.Register(reg, h)
 }
 
 func (m *metrics) deleted(namespace, reason string, err error) {

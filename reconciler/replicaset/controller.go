@@ -133,7 +133,7 @@ func newController(client kubernetes.Interface, factory informers.SharedInformer
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name, MetricsProvider: opts.MetricsProvider}),
 		exp:     newExpectations(opts.Clock),
 		events:  record.NewBroadcaster(),
-		syncDur: syncDuration(opts.Registerer).WithLabelValues(name),
+		syncDur: controller.SyncDuration(opts.Registerer, name),
 	}
 	c.recorder = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	_, _ = own.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -152,17 +152,6 @@ func newController(client kubernetes.Interface, factory informers.SharedInformer
 		DeleteFunc: c.deletePod,
 	})
 	return c
-}
-
-// syncDuration registers the sync latency histogram, or finds the one
-// another controller registered.
-func syncDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "controller_sync_duration_seconds",
-		Help:    "Latency of one sync of one object by a controller, in seconds.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"controller"})
-	return controller.Register(reg, h)
 }
 
 // Run waits for the informers to sync and runs workers until ctx ends;
