@@ -34,7 +34,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
@@ -43,6 +42,7 @@ import (
 	"github.com/cairn-dev/cairn/node/sim"
 	"github.com/cairn-dev/cairn/reconciler/manager"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
+	"github.com/cairn-dev/cairn/test/perfenv"
 )
 
 func main() { os.Exit(run()) }
@@ -95,15 +95,15 @@ func measure(ctx context.Context, nNodes, replicas int, cpuProfile string, log *
 		return result{}, err
 	}
 	defer srv.Close()
-	admin, err := clientset(srv, "admin")
+	admin, err := perfenv.Clientset(srv, "admin")
 	if err != nil {
 		return result{}, err
 	}
-	cmClient, err := clientset(srv, "controller-manager")
+	cmClient, err := perfenv.Clientset(srv, "controller-manager")
 	if err != nil {
 		return result{}, err
 	}
-	schedClient, err := clientset(srv, "scheduler")
+	schedClient, err := perfenv.Clientset(srv, "scheduler")
 	if err != nil {
 		return result{}, err
 	}
@@ -212,7 +212,7 @@ func measure(ctx context.Context, nNodes, replicas int, cpuProfile string, log *
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := processCPU()
+	cpu0 := perfenv.ProcessCPU()
 	t0 = time.Now()
 	scale, err := admin.AppsV1().Deployments("default").GetScale(ctx, "scale", metav1.GetOptions{})
 	if err != nil {
@@ -246,7 +246,7 @@ func measure(ctx context.Context, nNodes, replicas int, cpuProfile string, log *
 		return result{}, err
 	}
 	r.available = time.Since(t0)
-	r.cpu = (processCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+	r.cpu = (perfenv.ProcessCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 	log.Info("all available", "after", r.available.Round(time.Millisecond), "cpu", r.cpu)
 	return r, nil
 }
@@ -268,22 +268,4 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// clientset speaks protobuf with no client-side rate limit, as cairn's
-// components do.
-func clientset(srv *apiservertest.Server, identity string) (*kubernetes.Clientset, error) {
-	cfg, err := srv.Config(identity)
-	if err != nil {
-		return nil, err
-	}
-	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	return kubernetes.NewForConfig(cfg)
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

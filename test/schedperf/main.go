@@ -39,6 +39,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver/apiservertest"
 	"github.com/cairn-dev/cairn/node/sim"
 	"github.com/cairn-dev/cairn/reconciler/scheduler"
+	"github.com/cairn-dev/cairn/test/perfenv"
 )
 
 // workload is one scheduler_perf test case.
@@ -193,11 +194,11 @@ func measure(ctx context.Context, w workload, creators int, cpuProfile string, l
 		return result{}, err
 	}
 	defer srv.Close()
-	admin, err := clientset(srv, "admin")
+	admin, err := perfenv.Clientset(srv, "admin")
 	if err != nil {
 		return result{}, err
 	}
-	schedClient, err := clientset(srv, "scheduler")
+	schedClient, err := perfenv.Clientset(srv, "scheduler")
 	if err != nil {
 		return result{}, err
 	}
@@ -255,7 +256,7 @@ func measure(ctx context.Context, w workload, creators int, cpuProfile string, l
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := processCPU()
+	cpu0 := perfenv.ProcessCPU()
 	t0 := time.Now()
 	if err := createPods(ctx, admin, w.pods, creators, w.pod); err != nil {
 		return result{}, err
@@ -266,20 +267,8 @@ func measure(ctx context.Context, w workload, creators int, cpuProfile string, l
 	}
 	_, last := s.Bound()
 	elapsed := last.Sub(t0)
-	cpu := (processCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+	cpu := (perfenv.ProcessCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 	return result{w: w, nodes: w.nodes, pods: w.pods, created: created, elapsed: elapsed, cpu: cpu, registered: registered}, nil
-}
-
-// clientset speaks protobuf, as kube-scheduler's and scheduler_perf's
-// clients do.
-func clientset(srv *apiservertest.Server, identity string) (*kubernetes.Clientset, error) {
-	cfg, err := srv.Config(identity)
-	if err != nil {
-		return nil, err
-	}
-	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	return kubernetes.NewForConfig(cfg)
 }
 
 func createPods(ctx context.Context, c kubernetes.Interface, n, workers int, pod func(int) *corev1.Pod) error {
@@ -331,10 +320,4 @@ func gcPercent() string {
 		return v
 	}
 	return strconv.Itoa(apiserver.GCPercent)
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
