@@ -471,6 +471,11 @@ func TestPodDeletion(t *testing.T) {
 		_, err := cs.CoreV1().Pods("default").Get(ctx, "held", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
+	// The node's own final delete of the held pod may still be in flight
+	// when the finalizer's removal has already removed the object.
+	apiservertest.Eventually(t, 5*time.Second, "the node's final delete of both pods", func() bool {
+		return c.Stats().PodDeletes == 2
+	})
 	if st := c.Stats(); st.PodDeletes != 2 {
 		t.Errorf("stats %+v: want 2 final deletes", st)
 	}
