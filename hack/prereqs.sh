@@ -9,11 +9,18 @@ need=()
 # tool:package. git and ssh-keygen sign and verify commits in gitsync's
 # tests; tmux drives cairn status --watch in a terminal test;
 # iptables, iptables-save and ip run the proxy's tests in a network
-# namespace.
-for pair in git:git ssh-keygen:openssh-client tmux:tmux iptables:iptables iptables-save:iptables ip:iproute2; do
+# namespace; containerd, runc and the CNI plugins run the node agent's
+# pods for real.
+for pair in git:git ssh-keygen:openssh-client tmux:tmux iptables:iptables iptables-save:iptables ip:iproute2 \
+  containerd:containerd runc:runc; do
   tool=${pair%%:*} pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done
+# The CNI plugins are not on PATH: Debian puts them in /usr/lib/cni, the
+# upstream tarball in /opt/cni/bin.
+if [ ! -x /usr/lib/cni/bridge ] && [ ! -x /opt/cni/bin/bridge ]; then
+  need+=(containernetworking-plugins)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
