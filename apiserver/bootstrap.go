@@ -38,6 +38,9 @@ func (s *Server) bootstrap(ctx context.Context, port int) error {
 			return err
 		}
 	}
+	if err := s.ensureJoinToken(ctx); err != nil {
+		return err
+	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},

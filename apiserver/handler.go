@@ -53,7 +53,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeStatus(w, apierrors.NewNotFound(emptyGR, r.URL.Path))
 	})
-	return s.withAuth(mux)
+	return s.withJoin(s.withAuth(mux))
 }
 
 // withAuth authenticates and authorizes every request before mux sees it.

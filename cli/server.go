@@ -93,6 +93,7 @@ func newServerCmd() *cobra.Command {
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
 	componentFlags(cmd.Flags(), &comps)
+	cmd.AddCommand(newJoinTokenCmd())
 	return cmd
 }
 

@@ -166,8 +166,26 @@ func (ca *CA) Pool() *x509.CertPool { return ca.pool.Clone() }
 // extended key usage client auth. Groups added by the authenticator
 // (system:authenticated) need not be included.
 func (ca *CA) IssueClient(u User, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	tmpl, err := clientTemplate(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ca.issue(tmpl, validity)
+}
+
+// SignClient is IssueClient for a key the caller holds: it signs pub (from
+// a verified certificate request; the private key stays with its owner).
+func (ca *CA) SignClient(u User, pub crypto.PublicKey, validity time.Duration) (certPEM []byte, err error) {
+	tmpl, err := clientTemplate(u)
+	if err != nil {
+		return nil, err
+	}
+	return ca.sign(tmpl, pub, validity)
+}
+
+func clientTemplate(u User) (*x509.Certificate, error) {
 	if u.Name == "" {
-		return nil, nil, fmt.Errorf("auth: issue client certificate: empty user name")
+		return nil, fmt.Errorf("auth: issue client certificate: empty user name")
 	}
 	// Each group is its own RDN so that the order survives encoding (a
 	// multi-valued RDN is a DER SET, which sorts its members).
@@ -175,11 +193,11 @@ func (ca *CA) IssueClient(u User, validity time.Duration) (certPEM, keyPEM []byt
 	for _, g := range u.Groups {
 		subject.ExtraNames = append(subject.ExtraNames, pkix.AttributeTypeAndValue{Type: oidOrganization, Value: g})
 	}
-	return ca.issue(&x509.Certificate{
+	return &x509.Certificate{
 		Subject:     subject,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, validity)
+	}, nil
 }
 
 // IssueServing issues a TLS server certificate valid for exactly the given
@@ -187,21 +205,40 @@ func (ca *CA) IssueClient(u User, validity time.Duration) (certPEM, keyPEM []byt
 // API server adds). Host entries that parse as IP addresses are treated as
 // IPs.
 func (ca *CA) IssueServing(hosts []string, ips []net.IP, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	tmpl, err := servingTemplate(hosts, ips)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ca.issue(tmpl, validity)
+}
+
+// SignServing is IssueServing for a key the caller holds: it signs pub
+// (from a verified certificate request; the private key stays with its
+// owner).
+func (ca *CA) SignServing(hosts []string, ips []net.IP, pub crypto.PublicKey, validity time.Duration) (certPEM []byte, err error) {
+	tmpl, err := servingTemplate(hosts, ips)
+	if err != nil {
+		return nil, err
+	}
+	return ca.sign(tmpl, pub, validity)
+}
+
+func servingTemplate(hosts []string, ips []net.IP) (*x509.Certificate, error) {
 	dns, ipList := splitHosts(hosts, ips)
 	if len(dns) == 0 && len(ipList) == 0 {
-		return nil, nil, fmt.Errorf("auth: issue serving certificate: no hosts or IPs")
+		return nil, fmt.Errorf("auth: issue serving certificate: no hosts or IPs")
 	}
 	cn := "cairn-apiserver"
 	if len(dns) > 0 {
 		cn = dns[0]
 	}
-	return ca.issue(&x509.Certificate{
+	return &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
 		DNSNames:    dns,
 		IPAddresses: ipList,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, validity)
+	}, nil
 }
 
 func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) (certPEM, keyPEM []byte, err error) {
@@ -212,8 +249,29 @@ func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) (certPEM, ke
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth: generate key: %w", err)
 	}
-	if tmpl.SerialNumber, err = randomSerial(); err != nil {
+	certPEM, err = ca.sign(tmpl, key.Public(), validity)
+	if err != nil {
 		return nil, nil, err
+	}
+	keyPEM, err = encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// sign signs tmpl for pub, valid from now (backdated) for validity, capped
+// at the CA's own expiry.
+func (ca *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, validity time.Duration) ([]byte, error) {
+	if validity <= 0 {
+		return nil, fmt.Errorf("auth: issue certificate: non-positive validity %v", validity)
+	}
+	if pub == nil {
+		return nil, fmt.Errorf("auth: issue certificate: no public key")
+	}
+	var err error
+	if tmpl.SerialNumber, err = randomSerial(); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	tmpl.NotBefore = now.Add(-backdate)
@@ -223,15 +281,11 @@ func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) (certPEM, ke
 		tmpl.NotAfter = ca.cert.NotAfter
 	}
 	tmpl.BasicConstraintsValid = true
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("auth: sign certificate for %q: %w", tmpl.Subject.CommonName, err)
+		return nil, fmt.Errorf("auth: sign certificate for %q: %w", tmpl.Subject.CommonName, err)
 	}
-	keyPEM, err = encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // LoadOrCreateServing returns the API server's serving certificate from
