@@ -34,7 +34,7 @@ type Resource struct {
 	Status  bool // {resource}/status: spec and status updated separately
 	Scale   bool // {resource}/scale: autoscaling/v1 Scale over spec.replicas
 	Binding bool // pods/binding
-	Log     bool // pods/log (501 until the kubelet serves logs)
+	Log     bool // pods/log, read from the node's kubelet (podlog.go)
 	// Finalize is namespaces/finalize.
 	Finalize bool
 	// ReadOnly resources reject every write (componentstatuses).

@@ -54,6 +54,11 @@ func (q *request) key() string { return q.res.Key(q.info.Namespace, q.info.Name)
 func (q *request) warn(msgs ...string) { q.warnings = append(q.warnings, msgs...) }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *requestInfo, res *Resource) {
+	if info.Subresource == "log" && res.Log {
+		// A log is text, whatever the Accept header says (podlog.go).
+		s.servePodLog(w, r, info, res)
+		return
+	}
 	out, err := negotiate(r)
 	if err != nil {
 		writeStatus(w, err)
@@ -131,13 +136,6 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 				return
 			}
 			s.bind(q)
-			return
-		}
-	case "log":
-		if res.Log {
-			writeStatus(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure,
-				Code: http.StatusNotImplemented, Reason: metav1.StatusReason("NotImplemented"),
-				Message: "pod logs are served by the node's kubelet, which is not part of this server yet"}})
 			return
 		}
 	case "finalize":

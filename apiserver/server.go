@@ -62,6 +62,10 @@ type Config struct {
 	Logger             *slog.Logger
 	// Registry for metrics; default a new registry served on /metrics.
 	Registry *prometheus.Registry
+	// KubeletAddressTypes are the Node address types (status.addresses)
+	// tried in order to reach a node's kubelet for pod logs; default
+	// InternalIP, then Hostname.
+	KubeletAddressTypes []string
 }
 
 // Server is a running API server.
@@ -89,6 +93,8 @@ type Server struct {
 	protoEncodings *sharedEncodings
 	openapiOnce    sync.Once
 	openapi        map[string][]byte
+	// kubelets reads pod logs from the nodes.
+	kubelets *kubeletClient
 
 	ready   chan struct{}
 	readyMu sync.Mutex
@@ -222,6 +228,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.setupAuth(ctx); err != nil {
 		return err
 	}
+	kubelets, err := newKubeletClient(s.ca, s.cfg.KubeletAddressTypes)
+	if err != nil {
+		return err
+	}
+	s.kubelets = kubelets
 	if err := s.policies.start(ctx); err != nil {
 		return err
 	}

@@ -257,10 +257,10 @@ func TestClientGoCRUD(t *testing.T) {
 		t.Fatalf("NotFound status: %#v", err)
 	}
 
-	// pods/log is a clear 501 until the kubelet serves logs
+	// pods/log of a pod not yet on a node is a 400, as in Kubernetes
 	err = c.CoreV1().Pods("default").GetLogs("b", &corev1.PodLogOptions{}).Do(ctx).Error()
-	if st, ok := err.(apierrors.APIStatus); !ok || st.Status().Code != 501 {
-		t.Fatalf("pods/log: want 501, got %v", err)
+	if !apierrors.IsBadRequest(err) || !contains(err.Error(), "does not have a host assigned") {
+		t.Fatalf("pods/log of an unbound pod: want 400, got %v", err)
 	}
 }
 
