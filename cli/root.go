@@ -54,5 +54,6 @@ func NewRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	root.AddCommand(newServerCmd(), newUpCmd(), newValidateCmd(), newVersionCmd(), newSimCmd(), newGetCmd(), newDescribeCmd(), newEventsCmd(), newComponentStatusesCmd(), newStatusCmd())
+	root.AddCommand(newLogsCmd(), newAgentCmd())
 	return root
 }

@@ -121,11 +121,11 @@ func (c simConfig) genOptions(fractionSet bool) (sim.GenOptions, error) {
 	}
 	labels, err := parseLabels(c.Labels)
 	if err != nil {
-		return o, err
+		return o, fmt.Errorf("--labels: %w", err)
 	}
 	o.Labels = labels
 	if o.Taints, err = parseTaints(c.Taints); err != nil {
-		return o, err
+		return o, fmt.Errorf("--taints: %w", err)
 	}
 	if len(o.Taints) > 0 && !fractionSet {
 		o.TaintedFraction = 1
@@ -149,10 +149,10 @@ func parseLabels(list []string) (map[string]string, error) {
 	for _, kv := range list {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, fmt.Errorf("--labels: %q is not key=value", kv)
+			return nil, fmt.Errorf("%q is not key=value", kv)
 		}
 		if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(msgs) > 0 {
-			return nil, fmt.Errorf("--labels: %q: %s", kv, strings.Join(msgs, "; "))
+			return nil, fmt.Errorf("%q: %s", kv, strings.Join(msgs, "; "))
 		}
 		out[k] = v
 	}
@@ -165,17 +165,17 @@ func parseTaints(list []string) ([]corev1.Taint, error) {
 	for _, s := range list {
 		kv, effect, ok := strings.Cut(s, ":")
 		if !ok {
-			return nil, fmt.Errorf("--taints: %q has no :Effect", s)
+			return nil, fmt.Errorf("%q has no :Effect", s)
 		}
 		t := corev1.Taint{Effect: corev1.TaintEffect(effect)}
 		t.Key, t.Value, _ = strings.Cut(kv, "=")
 		switch t.Effect {
 		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
 		default:
-			return nil, fmt.Errorf("--taints: %q: effect must be NoSchedule, PreferNoSchedule or NoExecute", s)
+			return nil, fmt.Errorf("%q: effect must be NoSchedule, PreferNoSchedule or NoExecute", s)
 		}
 		if msgs := append(validation.IsQualifiedName(t.Key), validation.IsValidLabelValue(t.Value)...); len(msgs) > 0 {
-			return nil, fmt.Errorf("--taints: %q: %s", s, strings.Join(msgs, "; "))
+			return nil, fmt.Errorf("%q: %s", s, strings.Join(msgs, "; "))
 		}
 		out = append(out, t)
 	}
