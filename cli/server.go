@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cairn-dev/cairn/apiserver"
+	"github.com/cairn-dev/cairn/node/agent"
 )
 
 // serverFlags binds the API server's flags to a Config.
@@ -97,28 +99,91 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
-// newUpCmd runs the whole appliance on one machine. Today that is the API
-// server and the scheduler; the controller manager and node agent join
-// them as they land.
+// newUpCmd runs the whole appliance on one machine: the control plane and,
+// once the API server serves, a node agent joined with the server's own
+// join token, so pods run on this machine.
 func newUpCmd() *cobra.Command {
 	var cfg apiserver.Config
 	var endpoints string
 	var comps componentsConfig
+	var runAgent bool
+	var af agentFlags
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run the appliance on this machine (API server with embedded etcd, scheduler)",
+		Short: "Run the appliance on this machine: control plane (API server with embedded etcd, controller manager, scheduler, gitsync) and a node agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd, cfg, endpoints, comps, func(srv *apiserver.Server) {
+			acfg, err := af.config()
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if runAgent && os.Geteuid() != 0 {
+				slog.Warn("the node agent needs root (containerd, network namespaces, iptables); running the control plane only")
+				runAgent = false
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			agentDone := make(chan error, 1)
+			agentDone <- nil
+			cmd.SetContext(ctx)
+			err = runServer(cmd, cfg, endpoints, comps, func(srv *apiserver.Server) {
 				fmt.Fprintf(cmd.OutOrStdout(), "cairn is up at https://%s\n  admin:  kubectl --kubeconfig %s/admin.kubeconfig get nodes,pods -A\n  viewer: kubectl --kubeconfig %s/viewer.kubeconfig get all -A\n",
 					srv.Addr(), cfg.DataDir, cfg.DataDir)
+				if !runAgent {
+					return
+				}
+				<-agentDone
+				token, err := os.ReadFile(filepath.Join(cfg.DataDir, apiserver.JoinTokenFile))
+				if err != nil {
+					slog.Error("no join token for the node agent", "err", err)
+					return
+				}
+				acfg.Server = "https://" + srv.Addr()
+				acfg.Token = strings.TrimSpace(string(token))
+				acfg.ClusterCIDR = comps.ClusterCIDR
+				if acfg.DataDir == "" {
+					dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "agent"))
+					if err != nil {
+						slog.Error("node agent data dir", "err", err)
+						return
+					}
+					acfg.DataDir = dir
+				}
+				if acfg.ContainerdAddress == "" {
+					acfg.ContainerdAddress = filepath.Join(acfg.DataDir, "containerd.sock")
+				}
+				acfg.Logger = slog.Default()
+				go func() {
+					err := agent.Run(ctx, acfg)
+					if err != nil && ctx.Err() == nil {
+						slog.Error("the node agent stopped; stopping the appliance", "err", err)
+						cancel()
+					}
+					agentDone <- err
+				}()
 			})
+			cancel()
+			if aerr := <-agentDone; err == nil && aerr != nil {
+				err = aerr
+			}
+			return err
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &endpoints)
 	componentFlags(cmd.Flags(), &comps)
 	cmd.Flags().Lookup("data-dir").DefValue = ".cairn"
 	_ = cmd.Flags().Set("data-dir", ".cairn")
+	// One machine is its own node: it needs a pod range.
+	_ = cmd.Flags().Set("allocate-node-cidrs", "true")
+	cmd.Flags().Lookup("allocate-node-cidrs").DefValue = "true"
+	cmd.Flags().BoolVar(&runAgent, "agent", true, "run a node agent on this machine (needs root)")
+	cmd.Flags().StringVar(&af.cfg.NodeName, "node-name", "", "the local node's name (default: the hostname)")
+	cmd.Flags().StringVar(&af.cfg.NodeIP, "node-ip", "", "the local node's InternalIP (default: the address of the default route)")
+	cmd.Flags().StringVar(&af.cfg.Runtime, "runtime", "containerd", "the local node's container runtime: containerd or fake")
+	cmd.Flags().StringVar(&af.cfg.ContainerdAddress, "containerd-address", "", "containerd's socket (default: <data-dir>/agent/containerd.sock, started by the agent)")
+	cmd.Flags().StringVar(&af.cfg.ImageDir, "image-dir", "", "import every OCI or docker archive (*.tar) in this directory on the node")
+	cmd.Flags().StringVar(&af.cfg.ProxyMode, "proxy-mode", "iptables", "service proxy: iptables, userspace or none")
+	af.cfg.Register = true
 	return cmd
 }
 
