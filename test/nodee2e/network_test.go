@@ -51,7 +51,9 @@ func TestPodsAcrossNodesAndServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = shared.client.CoreV1().Services("default").Delete(context.Background(), "web", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = shared.client.CoreV1().Services("default").Delete(context.Background(), "web", metav1.DeleteOptions{})
+	})
 
 	ok, out := oneShot(t, "e2e-a", "get-pod-ip", fmt.Sprintf("http://%s:8080/", server.Status.PodIP))
 	if !ok || !strings.Contains(out, "web-server") {
