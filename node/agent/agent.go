@@ -158,6 +158,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// Events get a client and rate limit of their own, as the kubelet's
+	// --event-qps.
+	eventClient, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
 
 	rt, stopRuntime, err := startRuntime(ctx, cfg, log)
 	if err != nil {
@@ -202,7 +208,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	kl, err := kubelet.New(kubelet.Config{Client: client, NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Runtime: rt, Network: net,
+	kl, err := kubelet.New(kubelet.Config{Client: client, EventClient: eventClient, NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Runtime: rt, Network: net,
 		DataDir: cfg.DataDir, Logger: log,
 		Allocatable: func() corev1.ResourceList {
 			allocMu.Lock()

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,10 @@ type Config struct {
 	// happening, which refreshes its ConfigMap and Secret volumes; default
 	// 30s.
 	ResyncPeriod time.Duration
+	// EventClient records Events; default Client. A client of its own
+	// keeps Events from using up Client's rate limit, as the kubelet's
+	// separate event QPS does.
+	EventClient kubernetes.Interface
 	// Allocatable is the node's allocatable resources, for
 	// resourceFieldRef limits a container leaves unset; may be nil.
 	Allocatable func() corev1.ResourceList
@@ -105,7 +110,7 @@ type Kubelet struct {
 	backoffs  map[string]backoffEntry
 	starts    map[string]map[string]startError // pod UID → container → error
 	pulls     map[string]backoffEntry          // image pull back-off, by pod/container
-	written   map[string]corev1.PodStatus      // the status last written, by UID
+	written   map[string]writtenStatus         // the status last written, by UID
 	relisted  bool
 }
 
@@ -145,7 +150,7 @@ func New(cfg Config) (*Kubelet, error) {
 		backoffs:  map[string]backoffEntry{},
 		starts:    map[string]map[string]startError{},
 		pulls:     map[string]backoffEntry{},
-		written:   map[string]corev1.PodStatus{},
+		written:   map[string]writtenStatus{},
 	}
 	k.prober = newProber(cfg.Runtime.Exec, func(uid string) { k.queue.Add(uid) }, k.probeFailed)
 	k.events = record.NewBroadcaster()
@@ -191,7 +196,11 @@ func (k *Kubelet) observe(obj any) {
 // returns: a restarted kubelet adopts them.
 func (k *Kubelet) Run(ctx context.Context) error {
 	defer k.queue.ShutDown()
-	k.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: k.cfg.Client.CoreV1().Events("")})
+	sink := k.cfg.EventClient
+	if sink == nil {
+		sink = k.cfg.Client
+	}
+	k.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: sink.CoreV1().Events("")})
 	defer k.events.Shutdown()
 	for _, f := range k.factories {
 		f.Start(ctx.Done())
@@ -439,6 +448,7 @@ func (k *Kubelet) state(pod *corev1.Pod, cs []runtime.Container) *podState {
 // syncLive runs a pod that is neither deleted nor finished.
 func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
 	uid := string(pod.UID)
+	t0 := time.Now()
 	cs, err := k.containersOf(ctx, uid)
 	if err != nil {
 		return 0, err
@@ -447,8 +457,10 @@ func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration,
 	if !pod.Spec.HostNetwork {
 		sandboxErr = k.ensureSandbox(ctx, pod)
 	}
+	tSandbox := time.Since(t0)
 	in := k.envInput(pod)
 	volumes, volErr := setUpVolumes(ctx, pod, k.dirs, k.objects, in)
+	tVolumes := time.Since(t0)
 	if volErr != nil {
 		k.record.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", volErr)
 	}
@@ -493,8 +505,13 @@ func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration,
 		}
 	}
 	k.prober.forgetPod(cs, live)
+	tStarted := time.Since(t0)
 	if err := k.writeStatus(ctx, pod, podStatus(pod, s, &plan)); err != nil {
 		return 0, err
+	}
+	if len(plan.start) > 0 || len(plan.kill) > 0 || k.log.Enabled(ctx, slog.LevelDebug) {
+		k.log.Debug("pod synced", "pod", pod.Namespace+"/"+pod.Name, "sandbox", tSandbox, "volumes", tVolumes,
+			"containers", tStarted, "status", time.Since(t0), "sinceCreated", time.Since(pod.CreationTimestamp.Time))
 	}
 	requeue := k.cfg.ResyncPeriod
 	if plan.requeue > 0 && plan.requeue < requeue {
@@ -881,7 +898,8 @@ func (k *Kubelet) cleanUp(ctx context.Context, uid string, pod *corev1.Pod) erro
 }
 
 // writeStatus writes the pod's status if it differs from what the API
-// holds.
+// holds. A sync that runs before the informer has seen this kubelet's last
+// write compares with that write instead, so a status is written once.
 func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
 	if equality.Semantic.DeepEqual(pod.Status, st) {
 		return nil
@@ -890,15 +908,12 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.Po
 	k.mu.Lock()
 	last, ok := k.written[uid]
 	k.mu.Unlock()
-	if ok && equality.Semantic.DeepEqual(last, st) && pod.Status.Phase == st.Phase {
-		// Written already; the informer has not caught up yet.
-		if cur := k.current(uid); cur != nil && cur.ResourceVersion == pod.ResourceVersion {
-			return nil
-		}
+	if ok && olderRV(pod.ResourceVersion, last.rv) && equality.Semantic.DeepEqual(last.status, st) {
+		return nil
 	}
 	next := pod.DeepCopy()
 	next.Status = st
-	_, err := k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	out, err := k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		fresh, gerr := k.cfg.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if gerr != nil {
@@ -908,7 +923,7 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.Po
 			return nil
 		}
 		fresh.Status = st
-		_, err = k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		out, err = k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
 	}
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -917,9 +932,25 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.Po
 		return fmt.Errorf("writing pod status: %w", err)
 	}
 	k.mu.Lock()
-	k.written[uid] = st
+	k.written[uid] = writtenStatus{rv: out.ResourceVersion, status: st}
 	k.mu.Unlock()
 	return nil
+}
+
+// writtenStatus is the status this kubelet last wrote for a pod and the
+// resourceVersion the write made.
+type writtenStatus struct {
+	rv     string
+	status corev1.PodStatus
+}
+
+// olderRV reports whether resourceVersion a is older than b; both are
+// etcd revisions, but a server may use any string, so what does not parse
+// is "not older".
+func olderRV(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x < y
 }
 
 func (k *Kubelet) probeFailed(pod *corev1.Pod, container string, kind probeKind, msg string) {

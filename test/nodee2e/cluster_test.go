@@ -235,9 +235,17 @@ func (c *cluster) startAgent(n *node) error {
 	n.cmd = exec.Command("nsenter", "--net=/var/run/netns/"+n.netns, "--",
 		c.bin, "agent", "--server", "https://"+c.addr, "--token", c.token, "--node-name", n.name, "--node-ip", n.ip,
 		"--data-dir", n.dir, "--containerd-address", filepath.Join(n.dir, "containerd.sock"), "--image-dir", c.images,
-		"--cgroup-parent", "/"+netnsPrefix+n.name, "--cluster-cidr", clusterCIDR, "--proxy-mode", "iptables")
+		"--cgroup-parent", "/"+netnsPrefix+n.name, "--cluster-cidr", clusterCIDR, "--proxy-mode", "iptables", "--log-level", agentLogLevel())
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	return n.cmd.Start()
+}
+
+// agentLogLevel is the agents' --log-level: CAIRN_E2E_AGENT_LOG, or info.
+func agentLogLevel() string {
+	if l := os.Getenv("CAIRN_E2E_AGENT_LOG"); l != "" {
+		return l
+	}
+	return "info"
 }
 
 // restartAgent kills a node's agent without warning and starts it again.
@@ -312,6 +320,14 @@ func (c *cluster) stop() {
 	unmountUnder(c.dir)
 	cleanNetwork(len(c.nodes))
 	_ = exec.Command("iptables", "-t", "nat", "-F").Run() // nothing: the nodes' rules died with their namespaces
+	if keep := os.Getenv("CAIRN_E2E_KEEP_LOGS"); keep != "" {
+		_ = os.MkdirAll(keep, 0o755)
+		for _, name := range []string{"server.log", "e2e-a.log", "e2e-b.log"} {
+			if b, err := os.ReadFile(filepath.Join(c.dir, name)); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, name), b, 0o644)
+			}
+		}
+	}
 	_ = os.RemoveAll(c.dir)
 }
 
