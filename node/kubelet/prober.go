@@ -74,24 +74,6 @@ func (p *prober) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	}
 }
 
-// forget stops the workers and drops the results of containers not in
-// live.
-func (p *prober) forget(live map[string]bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, cancel := range p.workers {
-		if !live[k.id] {
-			cancel()
-			delete(p.workers, k)
-		}
-	}
-	for k := range p.results {
-		if !live[k.id] {
-			delete(p.results, k)
-		}
-	}
-}
-
 func (p *prober) set(uid string, key probeKey, r probeResult) {
 	p.mu.Lock()
 	old := p.results[key]
