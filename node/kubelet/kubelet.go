@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -494,6 +495,7 @@ func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration,
 		s.sandboxErr = sandboxErr
 		plan = planPod(pod, s)
 	}
+	k.removeOldAttempts(ctx, pod, s)
 	live := map[string]bool{}
 	for _, c := range cs {
 		if c.State != runtime.StateRunning {
@@ -521,6 +523,39 @@ func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration,
 		requeue = min(requeue, 2*time.Second)
 	}
 	return requeue, nil
+}
+
+// removeOldAttempts removes exited attempts of a container older than the
+// one before the current, with their logs, as the kubelet's container
+// garbage collection keeps one dead container per container: a container
+// crash-looping for a day leaves two, not hundreds.
+func (k *Kubelet) removeOldAttempts(ctx context.Context, pod *corev1.Pod, s *podState) {
+	for _, c := range allContainers(pod) {
+		for _, old := range dropFirst(s.attempts(c.Name), 2) {
+			if old.State != runtime.StateExited {
+				continue
+			}
+			if err := k.rt.RemoveContainer(ctx, old.ID); err != nil {
+				k.log.Warn("removing an old container attempt", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "attempt", old.Attempt, "err", err)
+				continue
+			}
+			_ = os.Remove(k.dirs.log(string(pod.UID), c.Name, old.Attempt))
+			k.forgetContainer(string(pod.UID), old.ID)
+		}
+	}
+}
+
+func dropFirst(cs []runtime.Container, n int) []runtime.Container {
+	if len(cs) <= n {
+		return nil
+	}
+	return cs[n:]
+}
+
+func (k *Kubelet) forgetContainer(uid, id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.byPod[uid] = slices.DeleteFunc(k.byPod[uid], func(c runtime.Container) bool { return c.ID == id })
 }
 
 func (k *Kubelet) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {

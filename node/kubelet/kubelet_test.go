@@ -219,6 +219,11 @@ func TestKubeletCrashLoopBackOff(t *testing.T) {
 	if rc := p.Status.ContainerStatuses[0].RestartCount; rc != 2 {
 		t.Errorf("restart count %d, want 2", rc)
 	}
+	// Only the current attempt and the one before it are kept.
+	apiservertest.Eventually(t, 5*time.Second, "the first attempt removed", func() bool { return len(h.rt.Removed()) == 1 })
+	if got, want := h.rt.Removed()[0], h.rt.Created()[0]; got != want {
+		t.Errorf("removed %s, want the first attempt %s", got, want)
+	}
 }
 
 func TestKubeletRestartPolicyNever(t *testing.T) {
