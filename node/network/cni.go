@@ -16,6 +16,8 @@ import (
 
 	gocni "github.com/containerd/go-cni"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/cairn-dev/cairn/atomicfile"
 )
 
 // NetworkName is the name of cairn's CNI network and of its conflist file
@@ -368,8 +370,8 @@ func pluginVersion(ctx context.Context, dirs []string) (string, error) {
 	return best, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, leaving an identical file untouched.
+// writeFileAtomic writes data to path so that readers never see a partial
+// file, leaving an identical file untouched.
 func writeFileAtomic(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
@@ -377,24 +379,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // containsNet reports whether inner lies entirely inside outer.
