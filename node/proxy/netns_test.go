@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-iptables/iptables"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -60,6 +61,59 @@ func nsRunner(ns string) Runner {
 	}
 }
 
+// nsTables is go-iptables with every call made from an OS thread inside
+// the network namespace ns: go-iptables forks iptables from the calling
+// thread, and a child inherits the namespace of the thread that forked it
+// (TestExecInheritsThreadNetns checks this).
+type nsTables struct {
+	tb  testing.TB
+	ns  string
+	ipt *iptables.IPTables
+}
+
+func newNSTables(tb testing.TB, ns, path string) *nsTables {
+	tb.Helper()
+	t := &nsTables{tb: tb, ns: ns}
+	var err error
+	inNetns(tb, ns, func() { t.ipt, err = iptables.New(iptables.Path(path)) })
+	if err != nil {
+		tb.Fatalf("go-iptables for %s: %v", path, err)
+	}
+	return t
+}
+
+func (t *nsTables) ChainExists(table, chain string) (ok bool, err error) {
+	inNetns(t.tb, t.ns, func() { ok, err = t.ipt.ChainExists(table, chain) })
+	return ok, err
+}
+
+func (t *nsTables) NewChain(table, chain string) (err error) {
+	inNetns(t.tb, t.ns, func() { err = t.ipt.NewChain(table, chain) })
+	return err
+}
+
+func (t *nsTables) Exists(table, chain string, rule ...string) (ok bool, err error) {
+	inNetns(t.tb, t.ns, func() { ok, err = t.ipt.Exists(table, chain, rule...) })
+	return ok, err
+}
+
+func (t *nsTables) Insert(table, chain string, pos int, rule ...string) (err error) {
+	inNetns(t.tb, t.ns, func() { err = t.ipt.Insert(table, chain, pos, rule...) })
+	return err
+}
+
+// nsOptions points opts' commands into the namespace ns.
+func nsOptions(tb testing.TB, ns string, opts Options) Options {
+	tb.Helper()
+	opts.Exec = nsRunner(ns)
+	path := opts.Iptables
+	if path == "" {
+		path = "iptables"
+	}
+	opts.Tables = newNSTables(tb, ns, path)
+	return opts
+}
+
 func nsRun(tb testing.TB, ns string, args ...string) string {
 	tb.Helper()
 	out, err := nsRunner(ns)(context.Background(), nil, args[0], args[1:]...)
@@ -96,7 +150,7 @@ func countRules(rules []string, prefix, substr string) int {
 func TestIptablesInNetns(t *testing.T) {
 	ns := netns(t)
 	ctx := context.Background()
-	p, err := New(Options{Exec: nsRunner(ns), ClusterCIDR: "10.244.0.0/16"})
+	p, err := New(nsOptions(t, ns, Options{ClusterCIDR: "10.244.0.0/16"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +251,7 @@ func TestIptablesInNetns(t *testing.T) {
 
 	// A new proxy (a restart) finds the chains in the table and deletes
 	// the ones the state no longer has.
-	p2, err := New(Options{Exec: nsRunner(ns)})
+	p2, err := New(nsOptions(t, ns, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +340,7 @@ func TestTrafficInNetns(t *testing.T) {
 		}
 	})
 
-	p, err := New(Options{Exec: nsRunner(ns)})
+	p, err := New(nsOptions(t, ns, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-iptables/iptables"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -40,8 +40,11 @@ func ExecRunner(ctx context.Context, stdin []byte, name string, args ...string) 
 // Options configures a Proxier. Zero values take the defaults documented
 // on each field.
 type Options struct {
-	// Exec runs iptables commands; default ExecRunner.
+	// Exec runs iptables-restore and iptables-save; default ExecRunner.
 	Exec Runner
+	// Tables creates the top-level chains and the jumps into them from the
+	// built-in chains; default go-iptables running Iptables.
+	Tables Tables
 	// Iptables, IptablesRestore and IptablesSave name the commands;
 	// defaults "iptables", "iptables-restore" and "iptables-save" from PATH.
 	Iptables        string
@@ -57,11 +60,31 @@ type Options struct {
 	// MinSyncPeriod is the least time between two syncs, so that a burst
 	// of changes costs one sync; default 1s.
 	MinSyncPeriod time.Duration
-	// SyncPeriod is the most time between two syncs, which repairs rules
-	// changed behind the proxy's back; default 30s.
+	// SyncPeriod is the most time between two syncs; default 30s.
 	SyncPeriod time.Duration
+	// FullSyncPeriod is the most time between two full syncs, which
+	// rewrite every chain and so repair rules changed behind the proxy's
+	// back; default 1h, as kube-proxy's (a full sync of 10,000 Services
+	// takes seconds with legacy iptables and minutes with nf_tables).
+	FullSyncPeriod time.Duration
 	// Logger receives sync results; default discards.
 	Logger *slog.Logger
+
+	// The fields below are for the userspace mode only.
+
+	// IPCommand names the iproute2 command, run through Exec; default "ip".
+	IPCommand string
+	// ServiceInterface is the dummy interface ClusterIPs are added to;
+	// default DefaultServiceInterface.
+	ServiceInterface string
+	// UDPIdleTimeout ends a UDP session without traffic; default 250ms,
+	// kube-proxy's userspace default.
+	UDPIdleTimeout time.Duration
+	// DialTimeout bounds a connection attempt to an endpoint; default 1s.
+	DialTimeout time.Duration
+
+	// procDir is where Start looks for IPVS; default /proc.
+	procDir string
 }
 
 // Proxier keeps the node's iptables rules equal to the Services and
@@ -74,12 +97,9 @@ type Proxier struct {
 	services  []*corev1.Service
 	endpoints []*corev1.Endpoints
 
-	syncMu      sync.Mutex // serializes syncs and guards the fields below
-	chains      []string   // nat chains after the last sync; valid if chainsKnown
-	chainsKnown bool
-	jumpsOK     bool
-	last        [sha256.Size]byte // state of the last successful restore
-	lastOK      bool
+	syncMu  sync.Mutex // serializes syncs and guards the fields below
+	applied *Applied   // what the last successful sync left; nil means unknown
+	cache   *ruleCache // each Service's rules at the last sync
 }
 
 // New returns a Proxier with the defaults filled in. It does not touch the
@@ -102,6 +122,9 @@ func New(opts Options) (*Proxier, error) {
 	}
 	if opts.SyncPeriod <= 0 {
 		opts.SyncPeriod = 30 * time.Second
+	}
+	if opts.FullSyncPeriod <= 0 {
+		opts.FullSyncPeriod = time.Hour
 	}
 	if opts.SyncPeriod < opts.MinSyncPeriod {
 		return nil, fmt.Errorf("proxy options: sync period %s is shorter than min sync period %s", opts.SyncPeriod, opts.MinSyncPeriod)
@@ -126,49 +149,66 @@ func (p *Proxier) OnEndpoints(endpoints []*corev1.Endpoints) {
 	p.mu.Unlock()
 }
 
-// Sync writes the rules for the current state now. A state that gives the
-// same rules as the last successful sync is not written again unless force
-// is set; the periodic sync forces, to repair rules changed by others.
+// Sync writes the rules for the current state now. A full sync (the
+// first one, one after a failure, or any with force set) reads the nat
+// table's chains if they are not known from the last sync, makes sure the proxy's chains and the jumps into them
+// from the built-in chains exist, and rewrites every chain; the others are
+// partial: they rewrite the top-level chains and only the service and
+// endpoint chains that changed since the last successful sync, and write
+// nothing when nothing changed. Run forces a full sync once per
+// FullSyncPeriod, to repair rules changed by others.
 func (p *Proxier) Sync(ctx context.Context, force bool) error {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	start := time.Now()
 
-	if !p.chainsKnown {
-		chains, err := p.natChains(ctx)
-		if err != nil {
+	full := force || p.applied == nil
+	var existing []string
+	if full {
+		// The chains in the table are known after a successful sync;
+		// otherwise (first sync, after a failure) they are read.
+		existing = p.applied.Chains()
+		if p.applied == nil {
+			chains, err := p.natChains(ctx)
+			if err != nil {
+				return err
+			}
+			existing = chains
+		}
+		// The jumps go in before the restore fills the chains, which
+		// they create if missing: a half-done sync sends traffic into
+		// empty chains, which leaves it alone.
+		if err := p.ensureJumps(); err != nil {
+			p.applied = nil
 			return err
 		}
-		p.chains, p.chainsKnown = chains, true
 	}
 	p.mu.Lock()
 	services, endpoints := p.services, p.endpoints
 	p.mu.Unlock()
-	rs := Rules(services, endpoints, p.opts.NodeIPs, RuleOptions{
-		ClusterCIDR:    p.opts.ClusterCIDR,
-		MasqueradeAll:  p.opts.MasqueradeAll,
-		ExistingChains: p.chains,
-	})
-	if !force && p.jumpsOK && p.lastOK && len(rs.Deleted) == 0 && rs.state == p.last {
+	rs, cache := cachedChains(services, endpoints, p.opts.NodeIPs, RuleOptions{
+		ClusterCIDR:   p.opts.ClusterCIDR,
+		MasqueradeAll: p.opts.MasqueradeAll,
+	}, p.cache)
+	p.cache = cache
+	prev := p.applied
+	if full {
+		prev = nil
+	}
+	plan := Plan(&rs, prev, existing)
+	if plan.Noop {
 		return nil
 	}
 	generated := time.Since(start)
 
-	if _, err := p.opts.Exec(ctx, rs.Text, p.opts.IptablesRestore, "-w", "--noflush", "--counters"); err != nil {
-		// What is in the tables is unknown now: read it again next time.
-		p.chainsKnown, p.lastOK = false, false
-		return fmt.Errorf("apply %d iptables rules: %w", rs.Rules, err)
+	if _, err := p.opts.Exec(ctx, plan.Text, p.opts.IptablesRestore, "-w", "--noflush", "--counters"); err != nil {
+		// What is in the tables is unknown now: the next sync is full.
+		p.applied = nil
+		return fmt.Errorf("apply %d iptables rules: %w", plan.Rules, err)
 	}
-	p.chains, p.last, p.lastOK = rs.NATChains, rs.state, true
-	// The jumps need the chains, which the restore has just created.
-	if force || !p.jumpsOK {
-		if err := p.ensureJumps(ctx); err != nil {
-			p.jumpsOK = false
-			return err
-		}
-		p.jumpsOK = true
-	}
-	p.opts.Logger.Info("proxy rules synced", "services", len(services), "rules", rs.Rules,
+	p.applied = plan.Next
+	p.opts.Logger.Info("proxy rules synced", "full", plan.Full, "services", len(services),
+		"rules", rs.Rules, "written", plan.Rules, "chainsWritten", len(plan.Written), "chainsDeleted", len(plan.Deleted),
 		"generate", generated.Round(time.Microsecond), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -199,6 +239,16 @@ func parseChains(save []byte) []string {
 	return chains
 }
 
+// Tables is what the Proxier needs of go-iptables' *iptables.IPTables to
+// keep its top-level chains and the jumps into them in place. The bulk of
+// the rules goes through iptables-restore instead.
+type Tables interface {
+	ChainExists(table, chain string) (bool, error)
+	NewChain(table, chain string) error
+	Exists(table, chain string, rulespec ...string) (bool, error)
+	Insert(table, chain string, pos int, rulespec ...string) error
+}
+
 // jump is one rule in a built-in chain that sends traffic into ours.
 type jump struct {
 	table, chain string
@@ -216,17 +266,55 @@ var jumps = []jump{
 	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices}},
 }
 
+// tables returns Options.Tables, or go-iptables for Options.Iptables,
+// created on first use because creating it runs iptables.
+func (p *Proxier) tables() (Tables, error) {
+	if p.opts.Tables != nil {
+		return p.opts.Tables, nil
+	}
+	ipt, err := iptables.New(iptables.Path(p.opts.Iptables))
+	if err != nil {
+		return nil, fmt.Errorf("use %s: %w", p.opts.Iptables, err)
+	}
+	p.opts.Tables = ipt
+	return ipt, nil
+}
+
 // ensureJumps inserts each jump that is missing at the top of its chain,
-// so that it runs before rules others may have appended.
-func (p *Proxier) ensureJumps(ctx context.Context) error {
+// so that it runs before rules others may have appended, creating the
+// chain it leads to first if that is missing too. In the steady state this
+// is one `iptables -C` per jump: with the legacy backend each iptables run
+// reads the whole table from the kernel.
+func (p *Proxier) ensureJumps() error {
+	t, err := p.tables()
+	if err != nil {
+		return err
+	}
 	for _, j := range jumps {
-		check := append([]string{"-w", "-t", j.table, "-C", j.chain}, j.rule...)
-		if _, err := p.opts.Exec(ctx, nil, p.opts.Iptables, check...); err == nil {
+		target := j.rule[len(j.rule)-1]
+		// The check fails with an error rather than false when the
+		// target chain is missing.
+		if ok, err := t.Exists(j.table, j.chain, j.rule...); err == nil && ok {
 			continue
 		}
-		insert := append([]string{"-w", "-t", j.table, "-I", j.chain}, j.rule...)
-		if _, err := p.opts.Exec(ctx, nil, p.opts.Iptables, insert...); err != nil {
-			return fmt.Errorf("add jump from %s %s to %s: %w", j.table, j.chain, j.rule[len(j.rule)-1], err)
+		ok, err := t.ChainExists(j.table, target)
+		if err != nil {
+			return fmt.Errorf("look for chain %s %s: %w", j.table, target, err)
+		}
+		if !ok {
+			if err := t.NewChain(j.table, target); err != nil {
+				return fmt.Errorf("create chain %s %s: %w", j.table, target, err)
+			}
+		}
+		ok, err = t.Exists(j.table, j.chain, j.rule...)
+		if err != nil {
+			return fmt.Errorf("look for jump from %s %s to %s: %w", j.table, j.chain, target, err)
+		}
+		if ok {
+			continue
+		}
+		if err := t.Insert(j.table, j.chain, 1, j.rule...); err != nil {
+			return fmt.Errorf("add jump from %s %s to %s: %w", j.table, j.chain, target, err)
 		}
 	}
 	return nil
@@ -236,6 +324,22 @@ func (p *Proxier) ensureJumps(ctx context.Context) error {
 // change, at most once per MinSyncPeriod and at least once per SyncPeriod,
 // until ctx ends. A failed sync is retried after MinSyncPeriod.
 func (p *Proxier) Run(ctx context.Context, client kubernetes.Interface) error {
+	return watchServices(ctx, client, p.opts, func(ctx context.Context, services []*corev1.Service, endpoints []*corev1.Endpoints, force bool) error {
+		p.OnServices(services)
+		p.OnEndpoints(endpoints)
+		return p.Sync(ctx, force)
+	})
+}
+
+// syncFunc brings the node to the given state; force asks to repair
+// whatever may have drifted since the last sync.
+type syncFunc func(ctx context.Context, services []*corev1.Service, endpoints []*corev1.Endpoints, force bool) error
+
+// watchServices watches Services and Endpoints through client and calls
+// sync with the whole state on every change, at most once per
+// opts.MinSyncPeriod and with force at least once per opts.SyncPeriod,
+// until ctx ends. A failed sync is retried after MinSyncPeriod, forced.
+func watchServices(ctx context.Context, client kubernetes.Interface, opts Options, sync syncFunc) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	svcInf := factory.Core().V1().Services()
 	epInf := factory.Core().V1().Endpoints() //nolint:staticcheck // Endpoints is what the controller manager writes.
@@ -268,14 +372,14 @@ func (p *Proxier) Run(ctx context.Context, client kubernetes.Interface) error {
 		}
 	}
 
-	periodic := time.NewTicker(p.opts.SyncPeriod)
+	periodic := time.NewTicker(opts.SyncPeriod)
 	defer periodic.Stop()
-	var last time.Time
+	var last, lastFull time.Time
 	force := true
 	for {
 		// Wait out the rest of MinSyncPeriod; changes that arrive meanwhile
 		// are coalesced in kick and served by this sync.
-		if wait := p.opts.MinSyncPeriod - time.Since(last); !last.IsZero() && wait > 0 {
+		if wait := opts.MinSyncPeriod - time.Since(last); !last.IsZero() && wait > 0 {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -294,14 +398,16 @@ func (p *Proxier) Run(ctx context.Context, client kubernetes.Interface) error {
 		if err != nil {
 			return fmt.Errorf("list endpoints: %w", err)
 		}
-		p.OnServices(services)
-		p.OnEndpoints(endpoints)
 		last = time.Now()
-		if err := p.Sync(ctx, force); err != nil {
+		if force {
+			lastFull = last
+		}
+		if err := sync(ctx, services, endpoints, force); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			p.opts.Logger.Error("proxy sync failed", "err", err)
+			opts.Logger.Error("proxy sync failed", "err", err)
+			force = true
 			notify()
 		} else {
 			force = false
@@ -312,7 +418,7 @@ func (p *Proxier) Run(ctx context.Context, client kubernetes.Interface) error {
 			return nil
 		case <-kick:
 		case <-periodic.C:
-			force = true
+			force = force || time.Since(lastFull) >= opts.FullSyncPeriod
 		}
 	}
 }

@@ -20,6 +20,7 @@ type fakeIptables struct {
 	restores  []string
 	save      string
 	jumps     map[string]bool // rules present in built-in chains
+	chains    map[string]bool // chains go-iptables created
 	failApply bool
 }
 
@@ -37,25 +38,56 @@ func (f *fakeIptables) run(_ context.Context, stdin []byte, name string, args ..
 		}
 		f.restores = append(f.restores, string(stdin))
 		return nil, nil
-	case "iptables":
-		key := args[2] + " " + args[4] + " " + strings.Join(args[5:], " ")
-		switch args[3] {
-		case "-C":
-			if !f.jumps[key] {
-				return nil, errors.New("exit status 1")
-			}
-		case "-I":
-			f.jumps[key] = true
-		}
-		return nil, nil
 	}
 	return nil, errors.New("unexpected command " + line)
+}
+
+// The fake is also the Proxier's Tables; its calls are recorded as
+// "tables <op> <table> <chain> <rule>".
+func (f *fakeIptables) record(op, table, chain string, rule []string) string {
+	key := table + " " + chain + " " + strings.Join(rule, " ")
+	f.calls = append(f.calls, "tables "+op+" "+key)
+	return key
+}
+
+func (f *fakeIptables) ChainExists(table, chain string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("exists-chain", table, chain, nil)
+	return f.chains[table+" "+chain], nil
+}
+
+func (f *fakeIptables) NewChain(table, chain string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("new-chain", table, chain, nil)
+	if f.chains == nil {
+		f.chains = map[string]bool{}
+	}
+	f.chains[table+" "+chain] = true
+	return nil
+}
+
+func (f *fakeIptables) Exists(table, chain string, rule ...string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.jumps[f.record("exists", table, chain, rule)], nil
+}
+
+func (f *fakeIptables) Insert(table, chain string, pos int, rule ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if pos != 1 {
+		return errors.New("jump not inserted at the top")
+	}
+	f.jumps[f.record("insert", table, chain, rule)] = true
+	return nil
 }
 
 func TestProxierSync(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeIptables{jumps: map[string]bool{}, save: "*nat\n:KUBE-SVC-OLDOLDOLDOLDOLDO - [0:0]\n:KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]\nCOMMIT\n"}
-	p, err := New(Options{Exec: f.run, ClusterCIDR: "10.244.0.0/16"})
+	p, err := New(Options{Exec: f.run, Tables: f, ClusterCIDR: "10.244.0.0/16"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +99,8 @@ func TestProxierSync(t *testing.T) {
 		eps("ns", "db", []string{"10.244.0.3"}, epPort("", 5432)),
 	})
 
-	// First sync: read the table, apply in one restore, add the six jumps.
+	// First sync: read the table, add the chains and the six jumps, apply
+	// in one restore.
 	if err := p.Sync(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +110,7 @@ func TestProxierSync(t *testing.T) {
 	if got := countPrefix(f.calls, "iptables-restore -w --noflush --counters"); got != 1 {
 		t.Errorf("%d restores, want 1: %v", got, f.calls)
 	}
-	if got := countPrefix(f.calls, "iptables -w -t nat -I PREROUTING"); got != 1 {
+	if got := countPrefix(f.calls, "tables insert nat PREROUTING"); got != 1 {
 		t.Errorf("PREROUTING jump inserted %d times, want 1: %v", got, f.calls)
 	}
 	if got := len(f.jumps); got != len(jumps) {
@@ -102,7 +135,10 @@ func TestProxierSync(t *testing.T) {
 	if err := p.Sync(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := countPrefix(f.calls[n:], "iptables -w -t nat -I"); got != 0 {
+	if got := countPrefix(f.calls[n:], "tables exists nat"); got != 3 {
+		t.Errorf("forced sync checked %d nat jumps, want 3: %v", got, f.calls[n:])
+	}
+	if got := countPrefix(f.calls[n:], "tables insert"); got != 0 {
 		t.Errorf("forced sync inserted existing jumps: %v", f.calls[n:])
 	}
 	if got := countPrefix(f.calls[n:], "iptables-restore"); got != 1 {
@@ -182,7 +218,7 @@ func TestProxierRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := &fakeIptables{jumps: map[string]bool{}}
-	p, err := New(Options{Exec: f.run, MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Minute})
+	p, err := New(Options{Exec: f.run, Tables: f, MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
