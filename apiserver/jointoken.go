@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/cairn-dev/cairn/apiserver/auth"
+	"github.com/cairn-dev/cairn/jointoken"
 	"github.com/cairn-dev/cairn/apiserver/storage"
 )
 
@@ -53,7 +54,7 @@ func (s *Server) ensureJoinToken(ctx context.Context) error {
 	}
 	cur, ok := auth.CurrentBootstrapToken(tokens, time.Now())
 	if !ok {
-		tok, err := auth.GenerateJoinToken(s.ca.CertPEM())
+		tok, err := jointoken.Generate(s.ca.CertPEM())
 		if err != nil {
 			return err
 		}
@@ -100,9 +101,9 @@ func (s *Server) withJoin(next http.Handler) http.Handler {
 	j := &joinHandler{s: s, limiter: newFailureLimiter(joinFailuresAllowed, joinFailureWindow)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case auth.CACertsPath:
+		case jointoken.CACertsPath:
 			j.serveCACerts(w, r)
-		case auth.JoinPath:
+		case jointoken.JoinPath:
 			j.serveJoin(w, r)
 		default:
 			next.ServeHTTP(w, r)
@@ -154,7 +155,7 @@ func (j *joinHandler) serveJoin(w http.ResponseWriter, r *http.Request) {
 		j.s.log.Warn("join refused: rate limited", "remote", r.RemoteAddr)
 		return
 	}
-	var req auth.JoinRequest
+	var req jointoken.Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJoinBody))
 	if err := dec.Decode(&req); err != nil {
 		j.fail(w, r, ip, "", refuse(apierrors.NewBadRequest(fmt.Sprintf("join request: %v", err)), ""))
@@ -178,13 +179,13 @@ func (j *joinHandler) fail(w http.ResponseWriter, r *http.Request, ip, node stri
 }
 
 // join checks a request and signs the node's certificates.
-func (j *joinHandler) join(ctx context.Context, req *auth.JoinRequest) (*auth.JoinResponse, *joinError) {
-	tok, err := auth.ParseJoinTokenOrBare(req.Token)
+func (j *joinHandler) join(ctx context.Context, req *jointoken.Request) (*jointoken.Response, *joinError) {
+	tok, err := jointoken.ParseOrBare(req.Token)
 	if err != nil {
 		return nil, refuse(apierrors.NewUnauthorized(strings.TrimPrefix(err.Error(), "auth: ")), "")
 	}
 	caPEM := j.s.ca.CertPEM()
-	if tok.CAHash != "" && !auth.CAHashMatches(caPEM, tok.CAHash) {
+	if tok.CAHash != "" && !jointoken.CAHashMatches(caPEM, tok.CAHash) {
 		return nil, refuse(apierrors.NewUnauthorized("the join token is for another cluster: its CA hash does not match this server's CA"), tok.ID)
 	}
 	if err := j.checkToken(ctx, tok); err != nil {
@@ -215,14 +216,14 @@ func (j *joinHandler) join(ctx context.Context, req *auth.JoinRequest) (*auth.Jo
 	if err != nil {
 		return nil, refuse(apierrors.NewInternalError(err), tok.ID)
 	}
-	return &auth.JoinResponse{CAPEM: string(caPEM), ClientCertPEM: string(clientPEM), ServingCertPEM: string(servingPEM)}, nil
+	return &jointoken.Response{CAPEM: string(caPEM), ClientCertPEM: string(clientPEM), ServingCertPEM: string(servingPEM)}, nil
 }
 
 // checkToken compares a token with its Secret, read from etcd so that a
 // token deleted through any server stops working at once.
-func (j *joinHandler) checkToken(ctx context.Context, tok auth.JoinToken) *joinError {
+func (j *joinHandler) checkToken(ctx context.Context, tok jointoken.Token) *joinError {
 	res := j.s.reg.lookup("", "v1", "secrets")
-	obj, err := j.s.stores[res].Get(ctx, res.Key(auth.JoinTokenNamespace, tok.SecretName()), "")
+	obj, err := j.s.stores[res].Get(ctx, res.Key(auth.JoinTokenNamespace, auth.JoinTokenSecretName(tok.ID)), "")
 	if errors.Is(err, storage.ErrNotFound) {
 		return refuse(apierrors.NewUnauthorized(fmt.Sprintf("unknown join token id %q", tok.ID)), tok.ID)
 	}
@@ -248,7 +249,7 @@ func (j *joinHandler) checkToken(ctx context.Context, tok auth.JoinToken) *joinE
 // name plus the requested hosts and IPs. Names of the API server itself
 // (the kubernetes Service) are refused: the cluster CA also vouches for the
 // API server.
-func (j *joinHandler) servingNames(req *auth.JoinRequest) ([]string, []net.IP, error) {
+func (j *joinHandler) servingNames(req *jointoken.Request) ([]string, []net.IP, error) {
 	if len(req.ServingHosts) > maxJoinServingNames || len(req.ServingIPs) > maxJoinServingNames {
 		return nil, nil, fmt.Errorf("at most %d serving hosts and %d serving IPs", maxJoinServingNames, maxJoinServingNames)
 	}
@@ -328,7 +329,7 @@ func (j *joinHandler) recordJoined(ctx context.Context, node, tokenID, remote st
 }
 
 func tokenIDOf(token string) string {
-	if t, err := auth.ParseJoinTokenOrBare(token); err == nil {
+	if t, err := jointoken.ParseOrBare(token); err == nil {
 		return t.ID
 	}
 	return ""

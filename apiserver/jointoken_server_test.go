@@ -10,7 +10,7 @@ import (
 
 	"github.com/cairn-dev/cairn/apiserver"
 	"github.com/cairn-dev/cairn/apiserver/apiservertest"
-	"github.com/cairn-dev/cairn/apiserver/auth"
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 // TestJoinTokenOnStart: the server makes a join token on first start,
@@ -28,11 +28,11 @@ func TestJoinTokenOnStart(t *testing.T) {
 		return strings.TrimSpace(string(b))
 	}
 	first := read()
-	tok, err := auth.ParseJoinToken(first)
+	tok, err := jointoken.Parse(first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.CAHash != auth.CAHash(s.Srv.CA().CertPEM()) {
+	if tok.CAHash != jointoken.CAHash(s.Srv.CA().CertPEM()) {
 		t.Error("the token's CA hash is not the cluster CA's")
 	}
 	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairn-dev/cairn/apiserver"
 	"github.com/cairn-dev/cairn/apiserver/auth"
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 // joinTokenConfig is where `cairn server token` finds the cluster: the
@@ -100,17 +101,17 @@ func (c *tokenClient) list(ctx context.Context) ([]auth.BootstrapToken, error) {
 	return out, nil
 }
 
-func (c *tokenClient) create(ctx context.Context, ttl time.Duration, description string) (auth.JoinToken, error) {
-	tok, err := auth.GenerateJoinToken(c.caPEM)
+func (c *tokenClient) create(ctx context.Context, ttl time.Duration, description string) (jointoken.Token, error) {
+	tok, err := jointoken.Generate(c.caPEM)
 	if err != nil {
-		return auth.JoinToken{}, err
+		return jointoken.Token{}, err
 	}
 	b := auth.BootstrapToken{ID: tok.ID, Secret: tok.Secret, Authentication: true, Description: description}
 	if ttl > 0 {
 		b.Expires = time.Now().Add(ttl).Truncate(time.Second)
 	}
 	if _, err := c.secrets.Create(ctx, auth.BootstrapTokenSecret(b), metav1.CreateOptions{}); err != nil {
-		return auth.JoinToken{}, fmt.Errorf("creating the join token: %w", explainAdmin(err, c.server))
+		return jointoken.Token{}, fmt.Errorf("creating the join token: %w", explainAdmin(err, c.server))
 	}
 	return tok, nil
 }
@@ -289,9 +290,9 @@ func newTokenDeleteCmd(cfg *joinTokenConfig) *cobra.Command {
 			var errs []error
 			for _, a := range args {
 				id := a
-				if tok, err := auth.ParseJoinTokenOrBare(a); err == nil {
+				if tok, err := jointoken.ParseOrBare(a); err == nil {
 					id = tok.ID
-				} else if err := auth.ValidateJoinTokenID(a); err != nil {
+				} else if err := jointoken.ValidateID(a); err != nil {
 					errs = append(errs, fmt.Errorf("%q is neither a token nor a token id", a))
 					continue
 				}

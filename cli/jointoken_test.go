@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/apiserver"
 	"github.com/cairn-dev/cairn/apiserver/apiservertest"
-	"github.com/cairn-dev/cairn/apiserver/auth"
+	"github.com/cairn-dev/cairn/jointoken"
 	"github.com/cairn-dev/cairn/node/join"
 )
 
@@ -44,7 +44,7 @@ func TestJoinTokenCommands(t *testing.T) {
 	s := apiservertest.Start(t, "", nil)
 	server := "https://" + s.Srv.Addr()
 	first := readJoinToken(t, s.Dir)
-	firstTok, err := auth.ParseJoinToken(first)
+	firstTok, err := jointoken.Parse(first)
 	if err != nil {
 		t.Fatalf("the server's join-token file: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestJoinTokenCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := auth.ParseJoinToken(out)
+	created, err := jointoken.Parse(out)
 	if err != nil {
 		t.Fatalf("create printed %q: %v", out, err)
 	}
@@ -89,7 +89,7 @@ func TestJoinTokenCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := strings.TrimSpace(out)
-	if _, err := auth.ParseJoinToken(rotated); err != nil || rotated == first {
+	if _, err := jointoken.Parse(rotated); err != nil || rotated == first {
 		t.Fatalf("rotate printed %q: %v", rotated, err)
 	}
 	if got := readJoinToken(t, s.Dir); got != rotated {

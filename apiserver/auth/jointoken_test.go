@@ -4,130 +4,24 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"net"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 const testHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func TestParseJoinToken(t *testing.T) {
-	cases := []struct {
-		name, in string
-		bare     bool // parsed with ParseJoinTokenOrBare
-		want     JoinToken
-		wantErr  string
-	}{
-		{name: "secure", in: "K10" + testHash + "::abcdef.0123456789abcdef",
-			want: JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}},
-		{name: "trailing newline", in: "K10" + testHash + "::abcdef.0123456789abcdef\n",
-			want: JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}},
-		{name: "upper-case hash", in: "K10" + strings.ToUpper(testHash) + "::abcdef.0123456789abcdef",
-			want: JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}},
-		{name: "bare refused", in: "abcdef.0123456789abcdef", wantErr: "want K10"},
-		{name: "bare allowed", in: "abcdef.0123456789abcdef", bare: true,
-			want: JoinToken{ID: "abcdef", Secret: "0123456789abcdef"}},
-		{name: "secure allowed as bare", in: "K10" + testHash + "::abcdef.0123456789abcdef", bare: true,
-			want: JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}},
-		{name: "empty", in: "", wantErr: "want K10"},
-		{name: "no separator", in: "K10" + testHash + "abcdef.0123456789abcdef", wantErr: `missing "::"`},
-		{name: "short hash", in: "K10" + testHash[:63] + "::abcdef.0123456789abcdef", wantErr: "64 hex"},
-		{name: "non-hex hash", in: "K10" + strings.Repeat("g", 64) + "::abcdef.0123456789abcdef", wantErr: "64 hex"},
-		{name: "no dot", in: "K10" + testHash + "::abcdef0123456789abcdef", wantErr: "<id>.<secret>"},
-		{name: "short id", in: "K10" + testHash + "::abcde.0123456789abcdef", wantErr: "id must be 6"},
-		{name: "upper-case id", in: "K10" + testHash + "::ABCDEF.0123456789abcdef", wantErr: "id must be 6"},
-		{name: "long secret", in: "K10" + testHash + "::abcdef.0123456789abcdef0", wantErr: "secret must be 16"},
-		{name: "secret with symbol", in: "K10" + testHash + "::abcdef.0123456789abcde-", wantErr: "secret must be 16"},
-		{name: "two dots", in: "K10" + testHash + "::abcdef.0123456789abcdef.x", wantErr: "secret must be 16"},
-		{name: "bare with hash separator", in: "::abcdef.0123456789abcdef", bare: true, wantErr: "id must be 6"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			parse := ParseJoinToken
-			if tc.bare {
-				parse = ParseJoinTokenOrBare
-			}
-			got, err := parse(tc.in)
-			if tc.wantErr != "" {
-				if err == nil || !errors.Is(err, ErrInvalidJoinToken) || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want ErrInvalidJoinToken containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Fatalf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestJoinTokenString(t *testing.T) {
-	tok := JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}
-	if got, want := tok.String(), "K10"+testHash+"::abcdef.0123456789abcdef"; got != want {
-		t.Errorf("String() = %s, want %s", got, want)
-	}
-	if got := (JoinToken{ID: "abcdef", Secret: "0123456789abcdef"}).String(); got != "abcdef.0123456789abcdef" {
-		t.Errorf("bare String() = %s", got)
-	}
-	if got := tok.SecretName(); got != "bootstrap-token-abcdef" {
-		t.Errorf("SecretName() = %s", got)
-	}
-}
-
-func TestGenerateJoinToken(t *testing.T) {
-	ca := newTestCA(t)
-	seen := map[string]bool{}
-	re := regexp.MustCompile(`^K10[0-9a-f]{64}::[a-z0-9]{6}\.[a-z0-9]{16}$`)
-	for range 50 {
-		tok, err := GenerateJoinToken(ca.CertPEM())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := tok.String()
-		if !re.MatchString(s) {
-			t.Fatalf("token %q has the wrong shape", s)
-		}
-		if seen[s] {
-			t.Fatalf("token %q generated twice", s)
-		}
-		seen[s] = true
-		back, err := ParseJoinToken(s)
-		if err != nil || back != tok {
-			t.Fatalf("round trip: %+v, %v", back, err)
-		}
-	}
-}
-
-func TestCAHash(t *testing.T) {
-	ca := newTestCA(t)
-	pemBytes := ca.CertPEM()
-	sum := sha256.Sum256(pemBytes)
-	want := hex.EncodeToString(sum[:])
-	if got := CAHash(pemBytes); got != want {
-		t.Errorf("CAHash = %s, want the sha256 of the PEM %s", got, want)
-	}
-	// Line endings and text around the block do not change the hash.
-	crlf := strings.ReplaceAll(string(pemBytes), "\n", "\r\n")
-	if got := CAHash([]byte("# the cluster CA\n" + crlf + "\n")); got != want {
-		t.Errorf("CAHash of a reformatted PEM = %s, want %s", got, want)
-	}
-	if !CAHashMatches(pemBytes, strings.ToUpper(want)) {
-		t.Error("CAHashMatches is case sensitive")
-	}
-	if CAHashMatches(newTestCA(t).CertPEM(), want) {
-		t.Error("another CA matches")
+func TestJoinTokenSecretName(t *testing.T) {
+	if got := JoinTokenSecretName("abcdef"); got != "bootstrap-token-abcdef" {
+		t.Errorf("JoinTokenSecretName = %s", got)
 	}
 }
 
@@ -177,8 +71,8 @@ func TestBootstrapTokenFromSecretRejects(t *testing.T) {
 	for _, tc := range cases {
 		s := good()
 		tc.mutate(s)
-		if _, err := BootstrapTokenFromSecret(s); !errors.Is(err, ErrInvalidJoinToken) {
-			t.Errorf("%s: err = %v, want ErrInvalidJoinToken", tc.name, err)
+		if _, err := BootstrapTokenFromSecret(s); !errors.Is(err, jointoken.ErrInvalid) {
+			t.Errorf("%s: err = %v, want jointoken.ErrInvalid", tc.name, err)
 		}
 	}
 	// stringData (as written by hand) is read too.
@@ -193,17 +87,17 @@ func TestBootstrapTokenFromSecretRejects(t *testing.T) {
 func TestCheckJoinToken(t *testing.T) {
 	now := time.Date(2027, 5, 1, 12, 0, 0, 0, time.UTC)
 	stored := BootstrapToken{ID: "abcdef", Secret: "0123456789abcdef", Authentication: true}
-	presented := JoinToken{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}
+	presented := jointoken.Token{CAHash: testHash, ID: "abcdef", Secret: "0123456789abcdef"}
 	cases := []struct {
 		name      string
 		stored    BootstrapToken
-		presented JoinToken
+		presented jointoken.Token
 		wantErr   string
 	}{
 		{"valid", stored, presented, ""},
 		{"valid until later", with(stored, func(b *BootstrapToken) { b.Expires = now.Add(time.Second) }), presented, ""},
-		{"wrong secret", stored, JoinToken{ID: "abcdef", Secret: "0123456789abcdeg"}, "wrong secret"},
-		{"other id", stored, JoinToken{ID: "abcdeg", Secret: "0123456789abcdef"}, "wrong secret"},
+		{"wrong secret", stored, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdeg"}, "wrong secret"},
+		{"other id", stored, jointoken.Token{ID: "abcdeg", Secret: "0123456789abcdef"}, "wrong secret"},
 		{"expired", with(stored, func(b *BootstrapToken) { b.Expires = now.Add(-time.Second) }), presented, "expired at 2027-05-01T11:59:59Z"},
 		{"expires now", with(stored, func(b *BootstrapToken) { b.Expires = now }), presented, "expired"},
 		{"not for authentication", with(stored, func(b *BootstrapToken) { b.Authentication = false }), presented, "not usable for authentication"},
@@ -312,34 +206,4 @@ func newTestCA(t *testing.T) *CA {
 		t.Fatal(err)
 	}
 	return ca
-}
-
-// FuzzParseJoinToken: parsing never panics; what parses renders back to an
-// equivalent token of the documented shape.
-func FuzzParseJoinToken(f *testing.F) {
-	f.Add("K10" + testHash + "::abcdef.0123456789abcdef")
-	f.Add("abcdef.0123456789abcdef")
-	f.Add("K10::.")
-	f.Add("K10" + testHash + "::abcdef.0123456789abcdef::x")
-	f.Add("\x00K10")
-	shape := regexp.MustCompile(`^(K10[0-9a-f]{64}::)?[a-z0-9]{6}\.[a-z0-9]{16}$`)
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, parse := range []func(string) (JoinToken, error){ParseJoinToken, ParseJoinTokenOrBare} {
-			tok, err := parse(s)
-			if err != nil {
-				if !errors.Is(err, ErrInvalidJoinToken) {
-					t.Fatalf("%q: error %v does not wrap ErrInvalidJoinToken", s, err)
-				}
-				continue
-			}
-			out := tok.String()
-			if !shape.MatchString(out) {
-				t.Fatalf("%q parsed to %+v, rendered as %q", s, tok, out)
-			}
-			back, err := parse(out)
-			if err != nil || back != tok {
-				t.Fatalf("%q: round trip of %q gave %+v, %v", s, out, back, err)
-			}
-		}
-	})
 }

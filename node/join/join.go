@@ -31,9 +31,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/cairn-dev/cairn/apiserver/auth"
 	"github.com/cairn-dev/cairn/atomicfile"
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 // Files written into Options.Dir.
@@ -54,6 +56,8 @@ const (
 
 	maxResponseBody    = 1 << 20
 	kubeconfigUserName = "node"
+	// nodeUserPrefix names a node's user, system:node:<name>, as NodeRestriction expects.
+	nodeUserPrefix = "system:node:"
 )
 
 var (
@@ -121,7 +125,7 @@ type Credentials struct {
 // for this node and this token's CA, chain to that CA and stay valid for
 // more than RenewBefore. Nothing is written unless the join succeeds.
 func Join(ctx context.Context, o Options) (Credentials, error) {
-	tok, err := auth.ParseJoinToken(o.Token)
+	tok, err := jointoken.Parse(o.Token)
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -146,15 +150,15 @@ func Join(ctx context.Context, o Options) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, err
 	}
-	if !auth.CAHashMatches(caPEM, tok.CAHash) {
-		return Credentials{}, fmt.Errorf("%w (server %s, CA hash %s, token expects %s)", ErrImpostor, base.Host, auth.CAHash(caPEM), tok.CAHash)
+	if !jointoken.CAHashMatches(caPEM, tok.CAHash) {
+		return Credentials{}, fmt.Errorf("%w (server %s, CA hash %s, token expects %s)", ErrImpostor, base.Host, jointoken.CAHash(caPEM), tok.CAHash)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return Credentials{}, fmt.Errorf("join: %s: no certificate in the CA PEM", auth.CACertsPath)
+		return Credentials{}, fmt.Errorf("join: %s: no certificate in the CA PEM", jointoken.CACertsPath)
 	}
 
-	clientKey, clientKeyPEM, clientCSR, err := newKeyAndCSR(auth.NodeUserPrefix + o.NodeName)
+	clientKey, clientKeyPEM, clientCSR, err := newKeyAndCSR(nodeUserPrefix + o.NodeName)
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -162,7 +166,7 @@ func Join(ctx context.Context, o Options) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, err
 	}
-	req := auth.JoinRequest{
+	req := jointoken.Request{
 		Token: tok.String(), NodeName: o.NodeName,
 		CSR: string(clientCSR), ServingCSR: string(servingCSR),
 		ServingHosts: o.ServingHosts,
@@ -174,15 +178,15 @@ func Join(ctx context.Context, o Options) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, err
 	}
-	if !auth.CAHashMatches([]byte(resp.CAPEM), tok.CAHash) {
+	if !jointoken.CAHashMatches([]byte(resp.CAPEM), tok.CAHash) {
 		return Credentials{}, fmt.Errorf("%w: the join answer carries another CA", ErrImpostor)
 	}
 	clientCert, err := checkIssued([]byte(resp.ClientCertPEM), clientKeyPEM, clientKey.Public(), pool, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("join: client certificate: %w", err)
 	}
-	if cn := clientCert.Leaf.Subject.CommonName; cn != auth.NodeUserPrefix+o.NodeName {
-		return Credentials{}, fmt.Errorf("join: client certificate is for %q, not %q", cn, auth.NodeUserPrefix+o.NodeName)
+	if cn := clientCert.Leaf.Subject.CommonName; cn != nodeUserPrefix+o.NodeName {
+		return Credentials{}, fmt.Errorf("join: client certificate is for %q, not %q", cn, nodeUserPrefix+o.NodeName)
 	}
 	servingCert, err := checkIssued([]byte(resp.ServingCertPEM), servingKeyPEM, servingKey.Public(), pool, x509.ExtKeyUsageServerAuth)
 	if err != nil {
@@ -209,10 +213,7 @@ func Join(ctx context.Context, o Options) (Credentials, error) {
 		}
 	}
 	kubeconfig := filepath.Join(o.Dir, KubeconfigFile)
-	if err := auth.WriteKubeconfig(kubeconfig, auth.Kubeconfig{
-		Server: base.String(), CAPEM: caPEM, UserName: kubeconfigUserName,
-		CertPEM: []byte(resp.ClientCertPEM), KeyPEM: clientKeyPEM,
-	}); err != nil {
+	if err := writeKubeconfig(kubeconfig, base.String(), caPEM, []byte(resp.ClientCertPEM), clientKeyPEM); err != nil {
 		return Credentials{}, err
 	}
 	return Credentials{KubeconfigPath: kubeconfig, CAPEM: caPEM, ClientCert: clientCert, ServingCert: servingCert}, nil
@@ -223,7 +224,7 @@ func Join(ctx context.Context, o Options) (Credentials, error) {
 // node, both certificates chain to the CA and stay valid past
 // now+RenewBefore. A missing kubeconfig is rewritten (that needs no
 // server).
-func reuse(o Options, tok auth.JoinToken, now time.Time) (Credentials, bool) {
+func reuse(o Options, tok jointoken.Token, now time.Time) (Credentials, bool) {
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(o.Dir, name))
 		if err != nil {
@@ -232,7 +233,7 @@ func reuse(o Options, tok auth.JoinToken, now time.Time) (Credentials, bool) {
 		return b
 	}
 	caPEM := read(CAFile)
-	if caPEM == nil || !auth.CAHashMatches(caPEM, tok.CAHash) {
+	if caPEM == nil || !jointoken.CAHashMatches(caPEM, tok.CAHash) {
 		return Credentials{}, false
 	}
 	pool := x509.NewCertPool()
@@ -241,7 +242,7 @@ func reuse(o Options, tok auth.JoinToken, now time.Time) (Credentials, bool) {
 	}
 	certPEM, keyPEM := read(CertFile), read(KeyFile)
 	client, ok := validPair(certPEM, keyPEM, pool, x509.ExtKeyUsageClientAuth, now)
-	if !ok || client.Leaf.Subject.CommonName != auth.NodeUserPrefix+o.NodeName {
+	if !ok || client.Leaf.Subject.CommonName != nodeUserPrefix+o.NodeName {
 		return Credentials{}, false
 	}
 	serving, ok := validPair(read(ServingCertFile), read(ServingKeyFile), pool, x509.ExtKeyUsageServerAuth, now)
@@ -254,13 +255,25 @@ func reuse(o Options, tok auth.JoinToken, now time.Time) (Credentials, bool) {
 		if err != nil {
 			return Credentials{}, false
 		}
-		if err := auth.WriteKubeconfig(kubeconfig, auth.Kubeconfig{
-			Server: base.String(), CAPEM: caPEM, UserName: kubeconfigUserName, CertPEM: certPEM, KeyPEM: keyPEM,
-		}); err != nil {
+		if err := writeKubeconfig(kubeconfig, base.String(), caPEM, certPEM, keyPEM); err != nil {
 			return Credentials{}, false
 		}
 	}
 	return Credentials{KubeconfigPath: kubeconfig, CAPEM: caPEM, ClientCert: client, ServingCert: serving, Reused: true}, true
+}
+
+// writeKubeconfig writes the node's kubeconfig (mode 0600).
+func writeKubeconfig(path, server string, caPEM, certPEM, keyPEM []byte) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["cairn"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos[kubeconfigUserName] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["cairn"] = &clientcmdapi.Context{Cluster: "cairn", AuthInfo: kubeconfigUserName}
+	cfg.CurrentContext = "cairn"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return fmt.Errorf("join: kubeconfig: %w", err)
+	}
+	return writeFileAtomic(path, data, 0o600)
 }
 
 func validPair(certPEM, keyPEM []byte, pool *x509.CertPool, usage x509.ExtKeyUsage, now time.Time) (tls.Certificate, bool) {
@@ -334,7 +347,7 @@ func fetchCA(ctx context.Context, base *url.URL, timeout time.Duration) ([]byte,
 		Proxy:           http.ProxyFromEnvironment,
 	}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+auth.CACertsPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+jointoken.CACertsPath, nil)
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
@@ -353,7 +366,7 @@ func fetchCA(ctx context.Context, base *url.URL, timeout time.Duration) ([]byte,
 	return body, nil
 }
 
-func postJoin(ctx context.Context, base *url.URL, pool *x509.CertPool, jr *auth.JoinRequest, timeout time.Duration) (*auth.JoinResponse, error) {
+func postJoin(ctx context.Context, base *url.URL, pool *x509.CertPool, jr *jointoken.Request, timeout time.Duration) (*jointoken.Response, error) {
 	body, err := json.Marshal(jr)
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
@@ -363,7 +376,7 @@ func postJoin(ctx context.Context, base *url.URL, pool *x509.CertPool, jr *auth.
 		Proxy:           http.ProxyFromEnvironment,
 	}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.String()+auth.JoinPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.String()+jointoken.JoinPath, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
@@ -380,7 +393,7 @@ func postJoin(ctx context.Context, base *url.URL, pool *x509.CertPool, jr *auth.
 	if resp.StatusCode != http.StatusOK {
 		return nil, refused(resp, data)
 	}
-	var out auth.JoinResponse
+	var out jointoken.Response
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, fmt.Errorf("join: decode the answer: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/cairn-dev/cairn/apiserver"
 	"github.com/cairn-dev/cairn/apiserver/apiservertest"
 	"github.com/cairn-dev/cairn/apiserver/auth"
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 func serverToken(t *testing.T, s *apiservertest.Server) string {
@@ -177,7 +178,7 @@ func TestCACerts(t *testing.T) {
 	if string(caPEM) != string(s.Srv.CA().CertPEM()) {
 		t.Error("/cacerts is not the cluster CA")
 	}
-	if got, want := auth.CAHash(caPEM), strings.TrimPrefix(strings.Split(serverToken(t, s), "::")[0], "K10"); got != want {
+	if got, want := jointoken.CAHash(caPEM), strings.TrimPrefix(strings.Split(serverToken(t, s), "::")[0], "K10"); got != want {
 		t.Errorf("CA hash %s, token carries %s", got, want)
 	}
 	pool := x509.NewCertPool()
@@ -232,7 +233,7 @@ func TestImpostor(t *testing.T) {
 func TestRefusedTokens(t *testing.T) {
 	ctx := context.Background()
 	s := apiservertest.Start(t, "", nil)
-	good, err := auth.ParseJoinToken(serverToken(t, s))
+	good, err := jointoken.Parse(serverToken(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func TestRefusedTokens(t *testing.T) {
 	unknown.ID = "nosuch"
 	cases := []struct {
 		name    string
-		token   auth.JoinToken
+		token   jointoken.Token
 		code    int
 		message string
 	}{
@@ -310,7 +311,7 @@ func TestNoReuseNearExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.GenerateJoinToken(ca.CertPEM())
+	tok, err := jointoken.Generate(ca.CertPEM())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,13 +376,13 @@ func TestJoinBadRequests(t *testing.T) {
 	badSig := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}))
 	cases := []struct {
 		name    string
-		req     auth.JoinRequest
+		req     jointoken.Request
 		message string
 	}{
-		{"bad node name", auth.JoinRequest{NodeName: "Worker_1", CSR: string(csr)}, "invalid node name"},
-		{"no csr", auth.JoinRequest{NodeName: "worker-1", CSR: "hello"}, "no PEM CERTIFICATE REQUEST"},
-		{"bad signature", auth.JoinRequest{NodeName: "worker-1", CSR: badSig}, "csr: bad signature"},
-		{"API server name", auth.JoinRequest{NodeName: "worker-1", CSR: string(csr), ServingHosts: []string{"kubernetes.default.svc"}}, "names the API server"},
+		{"bad node name", jointoken.Request{NodeName: "Worker_1", CSR: string(csr)}, "invalid node name"},
+		{"no csr", jointoken.Request{NodeName: "worker-1", CSR: "hello"}, "no PEM CERTIFICATE REQUEST"},
+		{"bad signature", jointoken.Request{NodeName: "worker-1", CSR: badSig}, "csr: bad signature"},
+		{"API server name", jointoken.Request{NodeName: "worker-1", CSR: string(csr), ServingHosts: []string{"kubernetes.default.svc"}}, "names the API server"},
 	}
 	for _, tc := range cases {
 		tc.req.Token = token
