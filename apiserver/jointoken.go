@@ -24,8 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/cairn-dev/cairn/apiserver/auth"
-	"github.com/cairn-dev/cairn/jointoken"
 	"github.com/cairn-dev/cairn/apiserver/storage"
+	"github.com/cairn-dev/cairn/jointoken"
 )
 
 // Joining nodes: the server keeps at least one join token (a bootstrap-
