@@ -21,6 +21,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -171,16 +172,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer stopRuntime()
 
-	var net kubelet.Network
+	var podNet kubelet.Network
 	var pn *podNetwork
 	var fn *fakeNetwork
 	if cfg.Runtime == "fake" {
 		fn = &fakeNetwork{}
-		net = fn
+		podNet = fn
 	} else {
 		pn = &podNetwork{dir: filepath.Join(cfg.DataDir, "netns"), confDir: filepath.Join(cfg.DataDir, "cni", "net.d"),
 			dataDir: filepath.Join(cfg.DataDir, "cni", "ipam"), clusterCIDR: cfg.ClusterCIDR, log: log}
-		net = pn
+		podNet = pn
 	}
 
 	var allocMu sync.Mutex
@@ -208,7 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	kl, err := kubelet.New(kubelet.Config{Client: client, EventClient: eventClient, NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Runtime: rt, Network: net,
+	kl, err := kubelet.New(kubelet.Config{Client: client, EventClient: eventClient, NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Runtime: rt, Network: podNet,
 		DataDir: cfg.DataDir, Logger: log,
 		Allocatable: func() corev1.ResourceList {
 			allocMu.Lock()
@@ -250,7 +251,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if creds.ServingCert.Certificate != nil {
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(creds.CAPEM)
-		ls, err := logserver.New(logserver.Config{Addr: net2addr(cfg.NodeIP, cfg.KubeletPort), Locator: locator{kl},
+		ls, err := logserver.New(logserver.Config{Addr: net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)), Locator: locator{kl},
 			ServingCert: creds.ServingCert, ClientCAs: pool, AllowedUsers: []string{logserver.APIServerUser}, Logger: log})
 		if err != nil {
 			return err
@@ -273,8 +274,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return errors.Join(all...)
 }
-
-func net2addr(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // credentials joins the cluster, or reads the given kubeconfig.
 func credentials(ctx context.Context, cfg *Config) (join.Credentials, error) {
@@ -372,7 +371,7 @@ func routeLoop(ctx context.Context, client kubernetes.Interface, self string, lo
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		nodes, _ := lister.List(labelsEverything())
+		nodes, _ := lister.List(labels.Everything())
 		if err := syncRoutes(ctx, nodes, self); err != nil {
 			log.Warn("syncing routes to other nodes", "err", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 )
 
 // fakeNetwork gives pods of the fake runtime addresses from the node's pod
@@ -66,5 +65,3 @@ func (n *fakeNetwork) TearDown(_ context.Context, pod *corev1.Pod) error {
 	delete(n.ips, string(pod.UID))
 	return nil
 }
-
-func labelsEverything() labels.Selector { return labels.Everything() }

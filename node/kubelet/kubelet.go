@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -1028,16 +1027,3 @@ func (k *Kubelet) LogPath(namespace, pod, container string, previous bool) (stri
 
 // ErrNotFound is wrapped by LogPath for what does not exist on this node.
 var ErrNotFound = errors.New("kubelet: not found")
-
-// Pods returns the UIDs of the pods with containers on this node, sorted,
-// for tests and diagnostics.
-func (k *Kubelet) Pods() []string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	out := make([]string, 0, len(k.byPod))
-	for uid := range k.byPod {
-		out = append(out, uid)
-	}
-	sort.Strings(out)
-	return out
-}
