@@ -139,7 +139,9 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 	if err != nil {
 		return []Finding{at("kind", err.Error(), Error)}
 	}
-	cannot := fmt.Sprintf("%s in version %q cannot be handled as a %s: ", gvk.Kind, gvk.Version, gvk.Kind)
+	cannot := func() string {
+		return fmt.Sprintf("%s in version %q cannot be handled as a %s: ", gvk.Kind, gvk.Version, gvk.Kind)
+	}
 	strictErrs, err := sigsjson.UnmarshalStrict(o.JSON, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
 	var out []Finding
 	if err != nil {
@@ -154,10 +156,10 @@ func (c *Checker) Check(ctx context.Context, o *manifest.Object) []Finding {
 		if len(out) > 0 {
 			return out
 		}
-		return []Finding{at("", cannot+err.Error(), Error)}
+		return []Finding{at("", cannot()+err.Error(), Error)}
 	}
 	for _, se := range strictErrs {
-		out = append(out, at(strictPath(se.Error()), cannot+"strict decoding error: "+se.Error(), Error))
+		out = append(out, at(strictPath(se.Error()), cannot()+"strict decoding error: "+se.Error(), Error))
 	}
 	if len(out) > 0 {
 		return out

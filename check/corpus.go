@@ -26,6 +26,9 @@ import (
 type corpus struct {
 	byKind map[string][]*corpusEntry
 	byName map[string][]*corpusEntry // kind + "/" + name
+	// implicit holds the namespaces not in the corpus, made once per
+	// name (name → *corev1.Namespace): the engine only reads them.
+	implicit sync.Map
 }
 
 type corpusEntry struct {
@@ -79,10 +82,14 @@ func (c *corpus) Namespace(name string) (*corev1.Namespace, error) {
 		}
 		return e.ns, nil
 	}
+	if ns, ok := c.implicit.Load(name); ok {
+		return ns.(*corev1.Namespace), nil
+	}
 	ns := &corev1.Namespace{}
 	ns.Name = name
 	defaults.Apply(ns)
-	return ns, nil
+	got, _ := c.implicit.LoadOrStore(name, ns)
+	return got.(*corev1.Namespace), nil
 }
 
 func (c *corpus) Params(ref cel.ParamRequest) ([]runtime.Object, error) {

@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
@@ -46,6 +48,7 @@ func toUnstructured(obj runtime.Object) (map[string]any, error) {
 type plan struct {
 	kind   reflect.Kind
 	custom *value.TypeReflectCacheEntry // a JSON marshaler or unstructured converter
+	intstr bool                         // custom is IntOrString's (or its pointer's)
 	elem   *plan                        // of a map's values, a slice's items, a pointer's target
 	bytes  bool                         // a byte slice: base64, as encoding/json
 	fields []fieldPlan
@@ -100,6 +103,7 @@ func makePlan(t reflect.Type, building map[reflect.Type]*plan) (*plan, bool) {
 	building[t] = p
 	if e := value.TypeReflectEntryOf(t); e.CanConvertToUnstructured() {
 		p.custom = e
+		p.intstr = t == intOrStringType || t == reflect.PointerTo(intOrStringType)
 		return p, true
 	}
 	var ok bool
@@ -185,6 +189,11 @@ func makePlan(t reflect.Type, building map[reflect.Type]*plan) (*plan, bool) {
 
 // convert is the converter's toUnstructured into a fresh interface value.
 func (p *plan) convert(v reflect.Value) (any, error) {
+	if p.intstr {
+		if u, ok := intOrString(v); ok {
+			return u, nil
+		}
+	}
 	if p.custom != nil {
 		return p.custom.ToUnstructured(v)
 	}
@@ -355,4 +364,35 @@ func isEmpty(v reflect.Value) bool {
 		return v.IsNil()
 	}
 	return false
+}
+
+var intOrStringType = reflect.TypeFor[intstr.IntOrString]()
+
+// intOrString is what the converter makes of an IntOrString (or a pointer
+// to one) through its MarshalJSON and a JSON decoder, without them: an
+// int64 or the string. ok is false where the round trip could differ (a
+// string that is not valid UTF-8, an unknown Type), left to the converter.
+func intOrString(v reflect.Value) (any, bool) {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, true
+		}
+		v = v.Elem()
+	}
+	var x *intstr.IntOrString
+	if v.CanAddr() {
+		x = v.Addr().Interface().(*intstr.IntOrString)
+	} else {
+		c := v.Interface().(intstr.IntOrString)
+		x = &c
+	}
+	switch x.Type {
+	case intstr.Int:
+		return int64(x.IntVal), true
+	case intstr.String:
+		if utf8.ValidString(x.StrVal) {
+			return x.StrVal, true
+		}
+	}
+	return nil, false
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"reflect"
 	"testing"
@@ -158,4 +159,33 @@ func convertAny(obj any) (got, want string) {
 	})
 	want = run(func() (map[string]any, error) { return runtime.DefaultUnstructuredConverter.ToUnstructured(obj) })
 	return got, want
+}
+
+// TestIntOrStringMatchesConverter: the plan's IntOrString shortcut gives
+// what apimachinery's converter gives through MarshalJSON, for values and
+// pointers, including strings JSON would rewrite and unknown types.
+func TestIntOrStringMatchesConverter(t *testing.T) {
+	type holder struct {
+		V intstr.IntOrString  `json:"v"`
+		P *intstr.IntOrString `json:"p,omitempty"`
+	}
+	values := []intstr.IntOrString{
+		intstr.FromInt32(0), intstr.FromInt32(-7), intstr.FromInt32(math.MaxInt32), intstr.FromInt32(math.MinInt32),
+		intstr.FromString(""), intstr.FromString("25%"), intstr.FromString("http"), intstr.FromString("<&>\u2028"),
+		intstr.FromString("bad\xffutf8"), {Type: 7, StrVal: "x"},
+	}
+	for _, x := range values {
+		for _, h := range []*holder{{V: x}, {V: x, P: &x}} {
+			want, werr := runtime.DefaultUnstructuredConverter.ToUnstructured(h)
+			p := planOf(reflect.TypeOf(h))
+			if p == nil {
+				t.Fatal("no plan for the holder")
+			}
+			got := map[string]any{}
+			gerr := p.elem.fill(reflect.ValueOf(h).Elem(), got)
+			if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(got, want)) {
+				t.Errorf("%#v: got %#v (%v), want %#v (%v)", x, got, gerr, want, werr)
+			}
+		}
+	}
 }

@@ -104,3 +104,24 @@ func checkGolden(t *testing.T, name, out string) {
 		t.Fatalf("output differs from %s (run with -update):\n--- got\n%s--- want\n%s", golden, out, want)
 	}
 }
+
+// TestValidateInterrupted: an interrupt (a cancelled context) stops
+// `cairn validate` with exit code 2 instead of reporting verdicts cut
+// short, and the same run without one gives the golden verdicts.
+func TestValidateInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	root := NewRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"validate", "testdata/validate", "--policies", "../examples/policies"})
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !errors.Is(ee.err, context.Canceled) {
+		t.Fatalf("err = %v, want exit 2 with context.Canceled", err)
+	}
+	if strings.Contains(out.String(), "Deployment/") {
+		t.Fatalf("verdicts printed after an interrupt:\n%s", out.String())
+	}
+}

@@ -43,12 +43,51 @@ import (
 // invalid UTF-8, a space before a key's colon, a root scalar, and nesting
 // deeper than fastMaxDepth.
 func parseFast(data []byte) (*yaml.Node, bool) {
+	return parseFastIn(data, nil)
+}
+
+// parseFastIn is parseFast taking the tree's nodes from a (when not nil):
+// the tree is valid until a.reset.
+func parseFastIn(data []byte, a *fastArena) (*yaml.Node, bool) {
 	if !fastText(data) {
 		return nil, false
 	}
 	var stack [64]*yaml.Node
-	p := &fastParser{src: string(data), line: 1, stack: stack[:0]}
+	p := &fastParser{src: string(data), line: 1, stack: stack[:0], arena: a}
 	return p.document()
+}
+
+// fastArena keeps the nodes of parsed trees for the next documents of a
+// file once a tree has been read: a file of many documents then allocates
+// its nodes once instead of once per document.
+type fastArena struct {
+	nodes [][]yaml.Node  // blocks of fastArenaBlock nodes
+	used  int            // blocks handed out since the last reset
+	kids  [][]*yaml.Node // blocks of fastArenaBlock Content pointers
+	kused int
+}
+
+// fastArenaBlock is the size of an arena block, in nodes or pointers.
+const fastArenaBlock = 256
+
+// reset makes every block free again: trees from the arena must no longer
+// be read.
+func (a *fastArena) reset() { a.used, a.kused = 0, 0 }
+
+func (a *fastArena) nodeBlock() []yaml.Node {
+	if a.used == len(a.nodes) {
+		a.nodes = append(a.nodes, make([]yaml.Node, fastArenaBlock))
+	}
+	a.used++
+	return a.nodes[a.used-1]
+}
+
+func (a *fastArena) kidBlock() []*yaml.Node {
+	if a.kused == len(a.kids) {
+		a.kids = append(a.kids, make([]*yaml.Node, fastArenaBlock))
+	}
+	a.kused++
+	return a.kids[a.kused-1]
 }
 
 // fastMaxDepth bounds the nesting of collections parseFast accepts.
@@ -90,20 +129,26 @@ type fastParser struct {
 	kids  []*yaml.Node // backing store for Content slices
 	stack []*yaml.Node // children of the collections being built
 	buf   []byte       // scratch for scalars that need unescaping
+	arena *fastArena   // where slab and kids come from, when not nil
 }
 
 // node returns a new node at line and 1-based column col.
 func (p *fastParser) node(kind yaml.Kind, style yaml.Style, tag, value string, line, col int) *yaml.Node {
 	if len(p.slab) == 0 {
-		size := 256
-		if p.slab == nil {
-			size = p.estimate()
+		if p.arena != nil {
+			p.slab = p.arena.nodeBlock()
+		} else {
+			size := 256
+			if p.slab == nil {
+				size = p.estimate()
+			}
+			p.slab = make([]yaml.Node, size)
 		}
-		p.slab = make([]yaml.Node, size)
 	}
 	n := &p.slab[0]
 	p.slab = p.slab[1:]
-	n.Kind, n.Style, n.Tag, n.Value, n.Line, n.Column = kind, style, tag, value, line, col
+	// The whole node: one from an arena holds an earlier tree's fields.
+	*n = yaml.Node{Kind: kind, Style: style, Tag: tag, Value: value, Line: line, Column: col}
 	return n
 }
 
@@ -134,11 +179,18 @@ func (p *fastParser) finish(n *yaml.Node, mark int) {
 		return
 	}
 	if len(p.kids) < k {
-		size := 256
-		if p.kids == nil {
-			size = p.estimate() // every node but the document is a child
+		switch {
+		case p.arena != nil && k <= fastArenaBlock:
+			p.kids = p.arena.kidBlock()
+		case p.arena != nil:
+			p.kids = make([]*yaml.Node, k)
+		default:
+			size := 256
+			if p.kids == nil {
+				size = p.estimate() // every node but the document is a child
+			}
+			p.kids = make([]*yaml.Node, max(k, size))
 		}
-		p.kids = make([]*yaml.Node, max(k, size))
 	}
 	c := p.kids[:k:k]
 	p.kids = p.kids[k:]

@@ -721,3 +721,40 @@ func TestFastYAMLRandom(t *testing.T) {
 	}
 	t.Logf("random documents: %d of %d on the fast path; mutated: %d of %d", fast, n, mutatedFast, mutated)
 }
+
+// TestParseFastArena parses documents one after another from one arena,
+// as the loader does, in both orders, and compares each tree (read before
+// the next document resets the arena) with yaml.v3's.
+func TestParseFastArena(t *testing.T) {
+	docs := benchDocs()
+	for _, c := range fastCases {
+		docs = append(docs, []byte(c))
+	}
+	var long strings.Builder
+	long.WriteString("items:\n")
+	for i := 0; i < 700; i++ {
+		fmt.Fprintf(&long, "- {a: %d}\n", i)
+	}
+	docs = append(docs, []byte(long.String()))
+	var a fastArena
+	for pass := 0; pass < 2; pass++ {
+		for i := range docs {
+			d := docs[i]
+			if pass == 1 {
+				d = docs[len(docs)-1-i]
+			}
+			a.reset()
+			got, ok := parseFastIn(d, &a)
+			if !ok {
+				continue
+			}
+			want, err := unmarshalV3(d)
+			if err != nil {
+				t.Fatalf("parseFastIn accepted %q, yaml.v3 rejects it: %v", d, err)
+			}
+			if diff := diffNodes(got, &want, "doc"); diff != "" {
+				t.Fatalf("parseFastIn(%q) after other documents differs from yaml.v3: %s", d, diff)
+			}
+		}
+	}
+}

@@ -39,6 +39,9 @@ type parser struct {
 	doc  int
 	objs []*Object
 	errs []error
+	// arena holds the fast parser's nodes, reused document after document
+	// (no tree outlives its document's conversion).
+	arena fastArena
 }
 
 func (p *parser) errorf(line, col int, format string, args ...any) {
@@ -139,7 +142,8 @@ func (p *parser) chunk(c chunk) {
 			}
 			// parseFast builds the same tree for the YAML most manifests
 			// use; anything else, and every syntax error, goes to yaml.v3.
-			if n, ok := parseFast(c.data); ok {
+			p.arena.reset()
+			if n, ok := parseFastIn(c.data, &p.arena); ok {
 				doc = *n
 			} else {
 				err = unmarshalSafe(c.data, &doc)

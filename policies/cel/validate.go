@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
@@ -264,7 +265,17 @@ func (ev *evaluation) eval(ce *compiledExpr) (ref.Val, error) {
 	if ce.problem != "" {
 		return nil, fmt.Errorf("compilation error: %s", ce.problem)
 	}
-	val, det, err := ce.prog.ContextEval(ev.r.ctx, ev)
+	var val ref.Val
+	var det *cel.EvalDetails
+	var err error
+	if ctx := ev.r.ctx; ctx != nil && ctx.Done() == nil {
+		// A context that is never cancelled cannot interrupt the
+		// evaluation: skip the per-call cancellable frame ContextEval
+		// sets up. The cost limit is enforced either way.
+		val, det, err = ce.prog.Eval(ev)
+	} else {
+		val, det, err = ce.prog.ContextEval(ev.r.ctx, ev)
+	}
 	if det != nil && det.ActualCost() != nil {
 		cost := int64(*det.ActualCost())
 		ev.budget -= cost
