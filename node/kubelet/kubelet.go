@@ -470,7 +470,7 @@ func (k *Kubelet) syncLive(ctx context.Context, pod *corev1.Pod) (time.Duration,
 
 	for _, a := range plan.kill {
 		k.record.Eventf(pod, corev1.EventTypeNormal, "Killing", "%s", a.message)
-		if err := k.rt.StopContainer(ctx, a.id, gracePeriod(pod)); err != nil {
+		if err := k.killContainer(ctx, pod, containerNamed(pod, a.name), runtime.Container{ID: a.id, State: runtime.StateRunning}, gracePeriod(pod)); err != nil {
 			return 0, fmt.Errorf("stopping container %s: %w", a.name, err)
 		}
 	}
@@ -687,7 +687,7 @@ func (k *Kubelet) start(ctx context.Context, pod *corev1.Pod, a startAction, vol
 		return err
 	}
 	k.record.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
-	return nil
+	return k.postStart(ctx, pod, c, id)
 }
 
 // hostsMounts gives a pod an /etc/hosts naming itself, as the kubelet
@@ -773,10 +773,14 @@ func (k *Kubelet) stopAll(ctx context.Context, pod *corev1.Pod, cs []runtime.Con
 		if pod != nil && reason != "" {
 			k.record.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 		}
+		var spec *corev1.Container
+		if pod != nil {
+			spec = containerNamed(pod, c.Name)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = k.rt.StopContainer(ctx, c.ID, grace)
+			errs[i] = k.killContainer(ctx, pod, spec, c, grace)
 		}()
 	}
 	wg.Wait()

@@ -343,3 +343,65 @@ func TestKubeletAdoptsAfterRestart(t *testing.T) {
 		t.Errorf("stopped %v, want only the deleted pod's container", st)
 	}
 }
+
+// TestKubeletLifecycleHooks: postStart runs after the start, and its
+// failure kills the container; preStop runs before SIGTERM on deletion,
+// within the grace period.
+func TestKubeletLifecycleHooks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var calls []string
+	h := newHarness(t, fake.Options{Exec: func(c runtime.Container, _ runtime.ContainerConfig, cmd []string) ([]byte, int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, c.Pod.Name+":"+strings.Join(cmd, " "))
+		if cmd[0] == "fail" && c.Attempt == 0 {
+			return []byte("no"), 1, nil
+		}
+		return nil, 0, nil
+	}})
+	h.run()
+	hooked := simplePod("hooked", "app")
+	hooked.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{
+		PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"post"}}},
+		PreStop:   &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"pre"}}},
+	}
+	h.create(hooked)
+	bad := simplePod("badhook", "app")
+	bad.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"fail"}}}}
+	h.create(bad)
+
+	h.wait("hooked", "Ready", 10*time.Second, podReady)
+	// A failed postStart kills the first attempt; the second one runs.
+	p := h.wait("badhook", "a restart after the failed postStart hook", 10*time.Second, func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].RestartCount == 1 && cs[0].State.Running != nil
+	})
+	if lt := p.Status.ContainerStatuses[0].LastTerminationState.Terminated; lt == nil {
+		t.Errorf("no last state after the failed hook: %+v", p.Status.ContainerStatuses[0])
+	}
+	grace := int64(1)
+	if err := h.cs.CoreV1().Pods("default").Delete(context.Background(), "hooked", metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	apiservertest.Eventually(t, 10*time.Second, "the hooked pod deleted", func() bool { return h.get("hooked") == nil })
+	mu.Lock()
+	defer mu.Unlock()
+	var hookedCalls []string
+	for _, c := range calls {
+		if strings.HasPrefix(c, "hooked:") {
+			hookedCalls = append(hookedCalls, c)
+		}
+	}
+	if strings.Join(hookedCalls, ",") != "hooked:post,hooked:pre" {
+		t.Errorf("hook calls %v, want postStart then preStop", hookedCalls)
+	}
+	events, _ := h.cs.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=badhook"})
+	found := false
+	for _, e := range events.Items {
+		found = found || e.Reason == "FailedPostStartHook"
+	}
+	if !found {
+		t.Error("no FailedPostStartHook event")
+	}
+}
