@@ -112,6 +112,11 @@ type Kubelet struct {
 	pulls     map[string]backoffEntry          // image pull back-off, by pod/container
 	written   map[string]writtenStatus         // the status last written, by UID
 	relisted  bool
+
+	// admitMu serialises admission decisions; admittedPods holds the
+	// pods admitted to this node.
+	admitMu      sync.Mutex
+	admittedPods map[string]bool
 }
 
 type sandbox struct {
@@ -151,6 +156,8 @@ func New(cfg Config) (*Kubelet, error) {
 		starts:    map[string]map[string]startError{},
 		pulls:     map[string]backoffEntry{},
 		written:   map[string]writtenStatus{},
+
+		admittedPods: map[string]bool{},
 	}
 	k.prober = newProber(cfg.Runtime.Exec, func(uid string) { k.queue.Add(uid) }, k.probeFailed)
 	k.events = record.NewBroadcaster()
@@ -358,6 +365,12 @@ func (k *Kubelet) sync(ctx context.Context, uid string) (time.Duration, error) {
 		return 0, k.terminate(ctx, pod)
 	case terminal(pod.Status.Phase):
 		return 0, k.finish(ctx, pod)
+	}
+	k.mu.Lock()
+	hasContainers := len(k.byPod[uid]) > 0
+	k.mu.Unlock()
+	if ok, err := k.admitted(ctx, pod, hasContainers); !ok || err != nil {
+		return 0, err
 	}
 	return k.syncLive(ctx, pod)
 }
@@ -882,6 +895,9 @@ func (k *Kubelet) release(ctx context.Context, pod *corev1.Pod, cs []runtime.Con
 	if err := removePodDir(k.dirs.pod(uid)); err != nil {
 		return err
 	}
+	k.admitMu.Lock()
+	delete(k.admittedPods, uid)
+	k.admitMu.Unlock()
 	k.mu.Lock()
 	delete(k.byPod, uid)
 	delete(k.sandboxes, uid)
