@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -194,5 +195,44 @@ func TestSetUpVolumes(t *testing.T) {
 	}
 	if paths["claim"] != filepath.Join(dir, "volumes/pv/pv1") {
 		t.Errorf("claim path %s", paths["claim"])
+	}
+}
+
+// TestMemoryEmptyDir: a memory-medium emptyDir is a tmpfs of its size
+// limit, unmounted with the pod's directory.
+func TestMemoryEmptyDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mounting a tmpfs needs root, which CI runs as")
+		}
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	size := resource.MustParse("8Mi")
+	pod := testPod("Always", nil, "a")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "mem", VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}}}
+	dirs := podDirs{dir}
+	paths, err := setUpVolumes(context.Background(), pod, dirs, objectsFixture(), envInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = removePodDir(dirs.pod(string(pod.UID))) })
+	var fs unix.Statfs_t
+	if err := unix.Statfs(paths["mem"], &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type != unix.TMPFS_MAGIC || int64(fs.Blocks)*fs.Bsize != 8<<20 {
+		t.Errorf("filesystem type %#x, %d bytes; want tmpfs of 8Mi", fs.Type, int64(fs.Blocks)*fs.Bsize)
+	}
+	// Setting up again (every sync does) leaves the mount as it is.
+	if _, err := setUpVolumes(context.Background(), pod, dirs, objectsFixture(), envInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := removePodDir(dirs.pod(string(pod.UID))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(paths["mem"]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("volume left after removal: %v", err)
 	}
 }

@@ -70,7 +70,13 @@ func setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, uid str
 	switch {
 	case v.EmptyDir != nil:
 		p := dirs.volume(uid, "empty-dir", v.Name)
-		return p, os.MkdirAll(p, 0o777)
+		if err := os.MkdirAll(p, 0o777); err != nil {
+			return "", err
+		}
+		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
+			return p, mountTmpfs(p, v.EmptyDir.SizeLimit)
+		}
+		return p, nil
 	case v.HostPath != nil:
 		return v.HostPath.Path, hostPathCheck(v.HostPath)
 	case v.ConfigMap != nil:

@@ -268,3 +268,40 @@ func TestAgentRestartAdopts(t *testing.T) {
 		t.Errorf("%d containers for the pod, want 1", n)
 	}
 }
+
+// TestInitContainerAndMemoryVolume: an init container runs to completion
+// before the app, and what it writes into a memory-backed emptyDir (a
+// tmpfs on the node) is there for the app.
+func TestInitContainerAndMemoryVolume(t *testing.T) {
+	t.Parallel()
+	p := podOn("e2e-b", "initialised", testapp("app", "serve", "--port", "8080"))
+	p.Spec.InitContainers = []corev1.Container{testapp("setup", "write", "/work/greeting", "written by init")}
+	p.Spec.InitContainers[0].VolumeMounts = []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+	p.Spec.Volumes = []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
+	create(t, p)
+	p = waitPod(t, "initialised", "Running", 60*time.Second, running)
+	if st := p.Status.InitContainerStatuses; len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.Reason != "Completed" {
+		t.Errorf("init container status %+v", st)
+	}
+	body, err := shared.nodes["e2e-b"].get("http://" + p.Status.PodIP + ":8080/file?path=/work/greeting")
+	if err != nil || body != "written by init" {
+		t.Errorf("the app read %q, %v", body, err)
+	}
+}
+
+// TestHostNetworkPod: a hostNetwork pod runs in the node's namespace, with
+// the node's IP as its own.
+func TestHostNetworkPod(t *testing.T) {
+	t.Parallel()
+	p := podOn("e2e-b", "on-host", testapp("app", "serve", "--port", "18080"))
+	p.Spec.HostNetwork = true
+	create(t, p)
+	p = waitPod(t, "on-host", "Running", 60*time.Second, running)
+	if p.Status.PodIP != "192.168.231.12" {
+		t.Errorf("pod IP %q, want the node's", p.Status.PodIP)
+	}
+	if _, err := shared.nodes["e2e-a"].get("http://192.168.231.12:18080/"); err != nil {
+		t.Errorf("reaching the hostNetwork pod on the node's address: %v", err)
+	}
+}
